@@ -1,0 +1,32 @@
+import os
+import secrets
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Create the first admin account when none exists, and say how to log in."
+
+    def handle(self, *args, **options):
+        User = get_user_model()
+        url = f"{settings.SITE_URL}/admin/"
+        if User.objects.filter(is_superuser=True).exists():
+            self.stdout.write(f"Admin: log in at {url}")
+            return
+        password = os.environ.get("ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        User.objects.create_superuser(
+            username=settings.ADMIN_USERNAME, email=settings.ADMIN_EMAIL, password=password
+        )
+        note = ""
+        if not os.environ.get("ADMIN_PASSWORD"):
+            settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+            path = settings.DATA_DIR / "initial-admin-password"
+            path.write_text(password + "\n")
+            path.chmod(0o600)
+            note = f" (also saved in {path}; change it after logging in)"
+        self.stdout.write(self.style.SUCCESS(
+            f"Created admin account: log in at {url} as {settings.ADMIN_USERNAME!r} "
+            f"with password {password!r}{note}"
+        ))

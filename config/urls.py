@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from config.health import healthz
+from sending import sink_views
+
+admin.site.site_header = "Newsletter service"
+admin.site.site_title = "Newsletter service"
+admin.site.index_title = "Administration"
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/sink/", sink_views.sink_list, name="sink-list"),
+    path("admin/sink/<str:key>/", sink_views.sink_detail, name="sink-detail"),
+    path("admin/", admin.site.urls),
+    path("", include("newsletter.urls")),
+]

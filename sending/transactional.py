@@ -1,0 +1,153 @@
+"""Transactional mail: confirmations, test sends and alerts.
+
+Each mail is a row first and is sent by a worker on the ``transactional``
+queue through the transactional pool, so bulk mail never delays it. The
+worker claims the row with a conditional update: a task delivered twice finds
+nothing left to send.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from datetime import timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate, make_msgid
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from sending.models import RelayPool, TransactionalEmail
+from sending.relays import relays_for
+from sending.smtp import RelayUnavailable, close_quietly, open_session
+
+logger = logging.getLogger(__name__)
+
+RETRY_DELAYS = [timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10),
+                timedelta(minutes=30), timedelta(hours=1)]
+MAX_ATTEMPTS = 12
+
+
+def transactional_email_send(
+    *, to: str, subject: str, body_text: str, body_html: str = "", from_email: str = "",
+    headers: dict[str, str] | None = None, purpose: str = "system",
+) -> TransactionalEmail:
+    """Record a mail and have it sent by the transactional worker once committed."""
+    from sending.tasks import transactional_deliver
+
+    for value in (to, subject, from_email, *(headers or {}).values()):
+        if "\r" in value or "\n" in value:
+            raise ValueError("header values must not contain line breaks")
+    email = TransactionalEmail.objects.create(
+        to=to, subject=subject, body_text=body_text, body_html=body_html,
+        from_email=from_email or settings.DEFAULT_FROM_EMAIL, headers=headers or {},
+        purpose=purpose, next_attempt_at=timezone.now(),
+    )
+    transaction.on_commit(lambda: transactional_deliver.delay(email.id))
+    return email
+
+
+def build_message(email: TransactionalEmail) -> EmailMessage:
+    message = EmailMessage(policy=SMTP)
+    domain = email.from_email.rpartition("@")[2] or "localhost"
+    message["Message-ID"] = email.message_id or make_msgid(domain=domain)
+    message["Date"] = formatdate(localtime=False)
+    message["From"] = email.from_email
+    message["To"] = email.to
+    message["Subject"] = email.subject
+    message["Auto-Submitted"] = "auto-generated"
+    for name, value in email.headers.items():
+        message[name] = value
+    message.set_content(email.body_text)
+    if email.body_html:
+        message.add_alternative(email.body_html, subtype="html")
+    return message
+
+
+def _claim(email_id: int) -> TransactionalEmail | None:
+    now = timezone.now()
+    claimed = TransactionalEmail.objects.filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+        id=email_id,
+        state__in=[TransactionalEmail.State.QUEUED, TransactionalEmail.State.DEFERRED],
+    ).update(state=TransactionalEmail.State.SENDING, claimed_at=now)
+    if not claimed:
+        return None
+    return TransactionalEmail.objects.get(id=email_id)
+
+
+def transactional_email_deliver(email_id: int) -> str:
+    """Send one claimed mail over the first relay of the pool that works.
+
+    Returns the resulting state. A relay that is down fails over to the next;
+    all relays down leaves the mail deferred for a later attempt.
+    """
+    email = _claim(email_id)
+    if email is None:
+        return "nothing-to-do"
+    message = build_message(email)
+    email.message_id = message["Message-ID"]
+    payload = message.as_bytes()
+    email.attempts += 1
+    last_error = "no relay configured"
+    for relay in relays_for(RelayPool.Purpose.TRANSACTIONAL):
+        try:
+            session = open_session(relay)
+        except RelayUnavailable as exc:
+            last_error = str(exc)
+            logger.warning("relay unavailable: %s", exc)
+            continue
+        try:
+            session.sendmail(email.from_email, [email.to], payload)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = next(iter(exc.recipients.values()))
+            return _finish(email, relay.label, code, text)
+        except smtplib.SMTPResponseException as exc:
+            return _finish(email, relay.label, exc.smtp_code, exc.smtp_error)
+        except (OSError, smtplib.SMTPException) as exc:
+            last_error = f"{relay.label}: {exc}"
+            continue
+        finally:
+            close_quietly(session)
+        return _finish(email, relay.label, 250, b"accepted")
+    return _defer(email, last_error)
+
+
+def _finish(email: TransactionalEmail, relay: str, code: int, text: bytes | str) -> str:
+    reply = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    email.relay = relay
+    email.last_reply = f"{code} {reply}"
+    if 200 <= code < 300:
+        email.state = TransactionalEmail.State.SENT
+        email.sent_at = timezone.now()
+        email.save()
+        return email.state
+    if 400 <= code < 500:
+        return _defer(email, email.last_reply)
+    email.state = TransactionalEmail.State.FAILED
+    email.save()
+    return email.state
+
+
+def _defer(email: TransactionalEmail, reason: str) -> str:
+    email.last_reply = reason[:2000]
+    if email.attempts >= MAX_ATTEMPTS:
+        email.state = TransactionalEmail.State.FAILED
+    else:
+        delay = RETRY_DELAYS[min(email.attempts - 1, len(RETRY_DELAYS) - 1)]
+        email.state = TransactionalEmail.State.DEFERRED
+        email.next_attempt_at = timezone.now() + delay
+    email.save()
+    return email.state
+
+
+def transactional_email_due_ids(limit: int = 500) -> list[int]:
+    """Deferred mails whose next attempt is due (for the retry beat job)."""
+    return list(
+        TransactionalEmail.objects.filter(
+            state=TransactionalEmail.State.DEFERRED, next_attempt_at__lte=timezone.now()
+        ).values_list("id", flat=True)[:limit]
+    )
