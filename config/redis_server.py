@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def free_port() -> int:
 def redis_command(port: int, binary: str | None = None) -> list[str]:
     """A Redis on loopback that keeps nothing on disk."""
     return [binary or redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--dir", "/tmp", "--loglevel", "warning"]
+            "--save", "", "--appendonly", "no", "--dir", tempfile.gettempdir(),
+            "--loglevel", "warning"]
 
 
 def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:

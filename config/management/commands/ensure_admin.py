@@ -19,14 +19,18 @@ class Command(BaseCommand):
         User.objects.create_superuser(
             username=settings.ADMIN_USERNAME, email=settings.ADMIN_EMAIL, password=password
         )
-        note = ""
-        if not os.environ.get("ADMIN_PASSWORD"):
-            settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
-            path = settings.DATA_DIR / "initial-admin-password"
-            path.write_text(password + "\n")
-            path.chmod(0o600)
-            note = f" (also saved in {path}; change it after logging in)"
+        if os.environ.get("ADMIN_PASSWORD"):
+            self.stdout.write(self.style.SUCCESS(
+                f"Created admin account: log in at {url} as {settings.ADMIN_USERNAME!r} "
+                "with the password from ADMIN_PASSWORD"
+            ))
+            return
+        # A generated password is shown once and kept (owner-only) in the data folder.
+        settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path = settings.DATA_DIR / "initial-admin-password"
+        path.write_text(password + "\n")
+        path.chmod(0o600)
         self.stdout.write(self.style.SUCCESS(
             f"Created admin account: log in at {url} as {settings.ADMIN_USERNAME!r} "
-            f"with password {password!r}{note}"
+            f"with password {password!r} (also saved in {path}; change it after logging in)"
         ))

@@ -1,0 +1,67 @@
+"""Shared fixtures: a private Redis, an SMTP sink, real Celery workers.
+
+Nothing here touches a Redis on 6379 or the user's data folder: the session
+starts its own redis-server on a free port and points the whole process (and
+every subprocess it starts) at it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+
+from config.redis_server import PrivateRedis, free_port
+from sending.sink import start_sink
+from tests.helpers import WorkerProcess
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_redis():
+    with PrivateRedis() as server:
+        settings.REDIS_URL = server.url
+        settings.CELERY_BROKER_URL = server.url
+        settings.CACHES["default"]["LOCATION"] = server.url
+        from config.celery import app
+
+        app.conf.broker_url = server.url
+        yield server
+
+
+@pytest.fixture
+def redis_client(private_redis):
+    from config.redis import get_redis
+
+    client = get_redis()
+    client.flushdb()
+    return client
+
+
+@pytest.fixture
+def smtp_sink(tmp_path, settings):
+    """A real aiosmtpd sink on a free port, with the default relay pointed at it."""
+    directory = tmp_path / "sink"
+    port = free_port()
+    controller = start_sink(directory, port=port)
+    settings.DEFAULT_RELAY_URL = f"smtp://127.0.0.1:{port}"
+    settings.SINK_DIR = directory
+    settings.SINK_PORT = port
+    controller.directory = directory
+    controller.relay_url = settings.DEFAULT_RELAY_URL
+    yield controller
+    controller.stop()
+
+
+@pytest.fixture
+def celery_worker_factory(tmp_path, transactional_db):
+    workers: list[WorkerProcess] = []
+
+    def start(queues: str = "transactional", name: str = "test", **kwargs) -> WorkerProcess:
+        worker = WorkerProcess(queues, name, tmp_path / f"worker-{name}-{len(workers)}.log",
+                               **kwargs)
+        workers.append(worker)
+        worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
