@@ -114,11 +114,8 @@ def database_config(name: str, default_sqlite: Path) -> dict:
 
     value = _raw(name)
     if not value:
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(default_sqlite),
-            "OPTIONS": {"timeout": 20},
-        }
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite),
+                **SQLITE_TUNING}
     env_url(name, value, schemes=("postgres", "postgresql", "pgsql", "sqlite"))
     try:
         config = dj_database_url.parse(value, conn_max_age=60)
@@ -126,4 +123,18 @@ def database_config(name: str, default_sqlite: Path) -> dict:
         raise ConfigError(f"{name} is malformed: {exc}") from None
     if config.get("ENGINE", "").endswith("postgresql") and not config.get("NAME"):
         raise ConfigError(f"{name} names no database (postgresql://user@host:port/NAME)")
+    if config.get("ENGINE", "").endswith("sqlite3"):
+        config.update(SQLITE_TUNING)
+        config["CONN_MAX_AGE"] = 0
     return config
+
+
+SQLITE_TUNING = {
+    # WAL lets the web process read while workers write; IMMEDIATE takes the
+    # write lock up front, so concurrent writers wait instead of failing.
+    "OPTIONS": {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    },
+}
