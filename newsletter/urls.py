@@ -3,8 +3,19 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
+from newsletter import views
+
 app_name = "newsletter"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
+    path("s/<slug:slug>/", views.signup, name="signup"),
+    path("s/<slug:slug>/subscribe/", views.signup_embedded, name="signup-embedded"),
+    path("s/<slug:slug>/check-inbox/", views.check_inbox, name="check-inbox"),
+    path("confirm/<str:token>/", views.confirm, name="confirm"),
+    path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("u/<str:token>/one-click/", views.one_click, name="one-click"),
+    path("p/<str:token>/", views.preferences, name="preferences"),
+    path("p/<str:token>/export/", views.preferences_export, name="preferences-export"),
+    path("p/<str:token>/erase/", views.erase, name="erase"),
 ]

@@ -1,0 +1,40 @@
+"""Settings of the newsletter app, read once through ``config.env``.
+
+Code reads them as ``conf.NAME`` at call time, so tests can change one with
+``monkeypatch.setattr(conf, "NAME", value)``. Every variable is documented in
+``.env.example``.
+"""
+
+from __future__ import annotations
+
+from config.env import env_bool, env_int, env_list, env_str
+
+# --- Signup anti-abuse (sliding windows in Redis, shared by every process) ---
+# Signup form submissions accepted per client IP per hour (over: a "try later" page).
+SIGNUP_RATE_PER_IP = env_int("SIGNUP_RATE_PER_IP", 20, minimum=1)
+# Signup submissions accepted per list per hour (over: a "try later" page).
+SIGNUP_RATE_PER_LIST = env_int("SIGNUP_RATE_PER_LIST", 1000, minimum=1)
+# Signup submissions acted on per address per hour (over: same answer, nothing done).
+SIGNUP_RATE_PER_ADDRESS = env_int("SIGNUP_RATE_PER_ADDRESS", 10, minimum=1)
+# Confirmation mails per address in any 24 hours (over: same answer, no mail).
+CONFIRMATION_MAILS_PER_ADDRESS = env_int("CONFIRMATION_MAILS_PER_ADDRESS", 3, minimum=1)
+# Number of reverse proxies in front of the web server whose X-Forwarded-For is trusted.
+SIGNUP_TRUSTED_PROXIES = env_int("SIGNUP_TRUSTED_PROXIES", 0, minimum=0, maximum=5)
+# Refuse signups whose domain has no MX (or A) record.
+SIGNUP_CHECK_MX = env_bool("SIGNUP_CHECK_MX", False)
+# DNS servers for that check, "host" or "host:port", comma-separated (empty: the system's).
+SIGNUP_DNS_SERVERS = env_list("SIGNUP_DNS_SERVERS", [])
+
+# --- Links in mails ---
+# Days a confirmation link stays valid.
+CONFIRM_LINK_MAX_AGE_DAYS = env_int("CONFIRM_LINK_MAX_AGE_DAYS", 7, minimum=1)
+# Days a preference-page link (export, erase) stays valid.
+PREFERENCES_LINK_MAX_AGE_DAYS = env_int("PREFERENCES_LINK_MAX_AGE_DAYS", 180, minimum=1)
+# Domain part of List-Id values (empty: the host of SITE_URL).
+LIST_ID_DOMAIN = env_str("LIST_ID_DOMAIN", "")
+
+# --- Housekeeping ---
+# Unconfirmed subscriptions are deleted after this many days (the consent log stays).
+PENDING_PURGE_DAYS = env_int("PENDING_PURGE_DAYS", 14, minimum=1)
+# Rows per database batch in subscriber imports.
+IMPORT_BATCH_ROWS = env_int("IMPORT_BATCH_ROWS", 20000, minimum=100)

@@ -1,0 +1,76 @@
+"""Absolute links for mails, and the recipient contexts the sending engine asks for.
+
+``recipient_contexts`` is registered with ``sending.recipients`` in
+``NewsletterConfig.ready``; the sending engine puts ``one_click_url`` and
+``unsubscribe_url`` into ``List-Unsubscribe`` / ``List-Unsubscribe-Post``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.urls import reverse
+
+from newsletter import conf, tokens
+from newsletter.models import MailingList, Subscription
+
+
+def absolute(path: str) -> str:
+    return f"{settings.SITE_URL}{path}"
+
+
+def confirm_url(subscription_id: int) -> str:
+    return absolute(reverse("newsletter:confirm", args=[tokens.confirm_token(subscription_id)]))
+
+
+def unsubscribe_url(subscription_id: int) -> str:
+    return absolute(reverse("newsletter:unsubscribe",
+                            args=[tokens.unsubscribe_token(subscription_id)]))
+
+
+def one_click_url(subscription_id: int) -> str:
+    return absolute(reverse("newsletter:one-click",
+                            args=[tokens.unsubscribe_token(subscription_id)]))
+
+
+def preferences_url(subscriber_id: int) -> str:
+    return absolute(reverse("newsletter:preferences",
+                            args=[tokens.preferences_token(subscriber_id)]))
+
+
+def signup_url(mailing_list: MailingList) -> str:
+    return absolute(reverse("newsletter:signup", args=[mailing_list.slug]))
+
+
+def list_id(mailing_list: MailingList) -> str:
+    """The List-Id value (RFC 2919): ``slug.domain``."""
+    domain = conf.LIST_ID_DOMAIN or urlsplit(settings.SITE_URL).hostname or "localhost"
+    return f"{mailing_list.slug}.{domain}"
+
+
+def recipient_contexts(subscription_ids: list[int]) -> dict[int, dict]:
+    """{subscription id: render context} for the sending engine (see sending.recipients).
+
+    Ids of missing subscriptions are absent. Unsubscribed or pending ones are
+    included (the engine decides whom to send to); ``status`` says which.
+    """
+    contexts: dict[int, dict] = {}
+    for start in range(0, len(subscription_ids), 1000):
+        chunk = subscription_ids[start:start + 1000]
+        rows = (Subscription.objects.filter(id__in=chunk)
+                .select_related("subscriber", "mailing_list"))
+        for sub in rows:
+            subscriber = sub.subscriber
+            contexts[sub.id] = {
+                "email": subscriber.email,
+                "subscriber": {"email": subscriber.email, "name": subscriber.name,
+                               "attributes": subscriber.attributes},
+                "unsubscribe_url": unsubscribe_url(sub.id),
+                "one_click_url": one_click_url(sub.id),
+                "preferences_url": preferences_url(subscriber.id),
+                "list_id": list_id(sub.mailing_list),
+                "list_name": sub.mailing_list.name,
+                "status": sub.status,
+            }
+    return contexts

@@ -1,0 +1,60 @@
+"""Sliding-window rate limits in Redis, shared by every web and worker process.
+
+Each limit is a sorted set of hit timestamps; one Lua script trims the window,
+counts and records the hit atomically, so concurrent requests on many machines
+can never exceed the limit together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+
+from config.redis import get_redis
+
+# KEYS: n keys; ARGV: now_ms, then (limit, window_ms) per key, then a member id.
+# All limits are checked first; the hit is recorded in every window only if all allow it.
+_SCRIPT = """
+local now = tonumber(ARGV[1])
+local member = ARGV[#ARGV]
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[2 * i])
+  local window = tonumber(ARGV[2 * i + 1])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= limit then
+    return i
+  end
+end
+for i, key in ipairs(KEYS) do
+  local window = tonumber(ARGV[2 * i + 1])
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, window)
+end
+return 0
+"""
+
+_script = None
+
+
+def key_for(kind: str, value: str) -> str:
+    """A Redis key that does not contain the value itself (addresses stay out of Redis)."""
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"nl:rl:{kind}:{digest}"
+
+
+def hit(limits: list[tuple[str, int, int]]) -> int:
+    """Record one hit against every ``(key, limit, window_seconds)`` if all allow it.
+
+    Returns 0 when allowed (and recorded), else the 1-based index of the first
+    limit that refused (nothing is recorded then).
+    """
+    global _script
+    client = get_redis()
+    if _script is None or _script.registered_client is not client:
+        _script = client.register_script(_SCRIPT)
+    args: list = [int(time.time() * 1000)]
+    for _, limit, window in limits:
+        args += [limit, window * 1000]
+    args.append(uuid.uuid4().hex)
+    return int(_script(keys=[key for key, _, _ in limits], args=args))

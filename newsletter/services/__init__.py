@@ -1,0 +1,34 @@
+"""Service functions of the newsletter app (writes); other apps call these."""
+
+from newsletter.services.consent import consent_text_current, consent_text_for
+from newsletter.services.subscriptions import (
+    Client,
+    ConfirmOutcome,
+    SignupOutcome,
+    confirmation_mail_send,
+    subscriber_erase,
+    subscriber_export_data,
+    subscriber_preferences_update,
+    subscription_confirm,
+    subscription_create,
+    subscription_unsubscribe,
+    subscriptions_purge_unconfirmed,
+    subscriptions_unsubscribe_address,
+)
+
+__all__ = [
+    "Client",
+    "ConfirmOutcome",
+    "SignupOutcome",
+    "confirmation_mail_send",
+    "consent_text_current",
+    "consent_text_for",
+    "subscriber_erase",
+    "subscriber_export_data",
+    "subscriber_preferences_update",
+    "subscription_confirm",
+    "subscription_create",
+    "subscription_unsubscribe",
+    "subscriptions_purge_unconfirmed",
+    "subscriptions_unsubscribe_address",
+]

@@ -1,0 +1,379 @@
+"""Writes on subscriptions: signup, confirm, unsubscribe, preferences, erase, purge.
+
+Every change of consent appends a ``ConsentRecord``. Confirmation mails go
+through the transactional queue and pool (``sending.transactional``), never
+contain anything the signer typed, and are limited per address in Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import formataddr
+from enum import StrEnum
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from deliverability.suppression import is_suppressed, suppress
+from newsletter import conf, links, mx, ratelimit
+from newsletter.exceptions import InvalidAddress, SignupRateLimited
+from newsletter.models import (
+    ConsentRecord,
+    ConsentText,
+    MailingList,
+    Subscriber,
+    Subscription,
+)
+from newsletter.services.consent import consent_record_add, consent_text_current
+from newsletter.validation import address_clean, name_clean
+from sending.transactional import transactional_email_send
+
+logger = logging.getLogger(__name__)
+
+Event = ConsentRecord.Event
+Source = ConsentRecord.Source
+Status = Subscription.Status
+
+HOUR = 3600
+DAY = 86400
+
+
+class SignupOutcome(StrEnum):
+    """What a signup did. The visitor sees the same page for all of them."""
+
+    REQUESTED = "requested"  # pending, confirmation mail queued
+    CONFIRMED = "confirmed"  # list without double opt-in: subscribed at once
+    ALREADY_CONFIRMED = "already_confirmed"
+    MAIL_LIMITED = "mail_limited"  # pending, but this address had enough mails today
+    ADDRESS_LIMITED = "address_limited"  # too many signups for this address: nothing done
+    SUPPRESSED = "suppressed"  # on the suppression list: nothing done, no mail
+    HONEYPOT = "honeypot"  # a bot filled the hidden field: nothing done
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who is asking: recorded in the consent log."""
+
+    ip: str | None = None
+    user_agent: str = ""
+    source: str = Source.FORM
+
+
+def _plain(value: str) -> str:
+    """Operator text for a header: no line breaks."""
+    return " ".join(str(value).split())
+
+
+# --- signup ------------------------------------------------------------------
+
+def signup_rate_check(*, mailing_list: MailingList, ip: str | None) -> None:
+    """Count a submission against the per-IP and per-list limits, or raise."""
+    limits = [(ratelimit.key_for("list", str(mailing_list.id)), conf.SIGNUP_RATE_PER_LIST, HOUR)]
+    if ip:
+        limits.insert(0, (ratelimit.key_for("ip", ip), conf.SIGNUP_RATE_PER_IP, HOUR))
+    refused = ratelimit.hit(limits)
+    if refused:
+        scope = "ip" if ip and refused == 1 else "list"
+        logger.warning("newsletter.signup.rate_limited",
+                       extra={"list_id": mailing_list.id, "scope": scope})
+        raise SignupRateLimited(scope)
+
+
+def subscription_create(
+    *, mailing_list: MailingList, email: str, name: str = "",
+    consent_text: ConsentText | None = None, client: Client = Client(),
+    honeypot: str = "",
+) -> SignupOutcome:
+    """A signup from a form: pending plus a confirmation mail (or confirmed at once).
+
+    Raises ``SignupRateLimited`` (per IP or list), ``InvalidAddress`` or
+    ``InvalidInput``. Every other case returns an outcome; the caller shows
+    the same "check your inbox" answer for all of them (no enumeration).
+    """
+    signup_rate_check(mailing_list=mailing_list, ip=client.ip)
+    if honeypot:
+        return SignupOutcome.HONEYPOT
+    address = address_clean(email)
+    name = name_clean(name)
+    if conf.SIGNUP_CHECK_MX:
+        domain = address.rpartition("@")[2]
+        if not mx.get_resolver().accepts_mail(domain):
+            raise InvalidAddress(_("The domain %(domain)s does not accept e-mail.")
+                                 % {"domain": domain})
+    if ratelimit.hit([(ratelimit.key_for("addr", address), conf.SIGNUP_RATE_PER_ADDRESS,
+                       HOUR)]):
+        return SignupOutcome.ADDRESS_LIMITED
+    if is_suppressed(address):
+        logger.info("newsletter.signup.suppressed", extra={"list_id": mailing_list.id})
+        return SignupOutcome.SUPPRESSED
+    consent_text = consent_text or consent_text_current(mailing_list)
+    with transaction.atomic():
+        subscriber, _created = Subscriber.objects.get_or_create(
+            email=address, defaults={"name": name})
+        subscription, _created = Subscription.objects.get_or_create(
+            subscriber=subscriber, mailing_list=mailing_list)
+        subscription = Subscription.objects.select_for_update().get(id=subscription.id)
+        if subscription.status == Status.CONFIRMED:
+            return SignupOutcome.ALREADY_CONFIRMED
+        event = Event.RESUBSCRIBE if subscription.status == Status.UNSUBSCRIBED else Event.SIGNUP
+        now = timezone.now()
+        subscription.unsubscribed_at = None
+        if not mailing_list.double_opt_in:
+            subscription.status = Status.CONFIRMED
+            subscription.confirmed_at = now
+            subscription.save()
+            consent_record_add(event=event, source=client.source, subscription=subscription,
+                               address=address, ip=client.ip, user_agent=client.user_agent,
+                               consent_text=consent_text, detail="single opt-in")
+            return SignupOutcome.CONFIRMED
+        subscription.status = Status.PENDING
+        subscription.requested_at = now
+        subscription.save()
+        consent_record_add(event=event, source=client.source, subscription=subscription,
+                           address=address, ip=client.ip, user_agent=client.user_agent,
+                           consent_text=consent_text)
+        sent = confirmation_mail_send(subscription, address=address)
+    return SignupOutcome.REQUESTED if sent else SignupOutcome.MAIL_LIMITED
+
+
+def confirmation_mail_send(subscription: Subscription, *, address: str | None = None) -> bool:
+    """Queue the confirmation mail unless this address had enough of them in 24 h.
+
+    The mail holds the list's name (operator text) and the link, never
+    anything the signer typed.
+    """
+    mailing_list = subscription.mailing_list
+    address = address or subscription.subscriber.email
+    if ratelimit.hit([(ratelimit.key_for("confirm-mail", address),
+                       conf.CONFIRMATION_MAILS_PER_ADDRESS, DAY)]):
+        logger.info("newsletter.confirmation.limited",
+                    extra={"subscription_id": subscription.id})
+        return False
+    context = {
+        "list_name": _plain(mailing_list.name),
+        "confirm_url": links.confirm_url(subscription.id),
+        "valid_days": conf.CONFIRM_LINK_MAX_AGE_DAYS,
+        "site_url": settings.SITE_URL,
+    }
+    subject = _plain(render_to_string("newsletter/email/confirm_subject.txt", context))
+    from_email = mailing_list.from_email or settings.DEFAULT_FROM_EMAIL
+    if mailing_list.from_name:
+        from_email = formataddr((_plain(mailing_list.from_name), from_email))
+    headers = {"Reply-To": mailing_list.reply_to} if mailing_list.reply_to else {}
+    transactional_email_send(
+        to=address, subject=subject,
+        body_text=render_to_string("newsletter/email/confirm.txt", context),
+        body_html=render_to_string("newsletter/email/confirm.html", context),
+        from_email=from_email, headers=headers, purpose="confirmation",
+    )
+    return True
+
+
+# --- confirm / unsubscribe -----------------------------------------------------
+
+class ConfirmOutcome(StrEnum):
+    CONFIRMED = "confirmed"
+    ALREADY_CONFIRMED = "already_confirmed"
+    UNSUBSCRIBED = "unsubscribed"  # cancelled since: a new signup is needed
+    SUPPRESSED = "suppressed"
+    MISSING = "missing"  # purged or erased
+
+
+def subscription_for_token(subscription_id: int) -> Subscription | None:
+    return (Subscription.objects.select_related("subscriber", "mailing_list")
+            .filter(id=subscription_id).first())
+
+
+def subscription_confirm(*, subscription_id: int, client: Client = Client()) -> ConfirmOutcome:
+    """Confirm a pending subscription (from the link's POST). Twice is harmless."""
+    with transaction.atomic():
+        subscription = (Subscription.objects.select_for_update()
+                        .select_related("subscriber", "mailing_list")
+                        .filter(id=subscription_id).first())
+        if subscription is None:
+            return ConfirmOutcome.MISSING
+        if subscription.status == Status.CONFIRMED:
+            return ConfirmOutcome.ALREADY_CONFIRMED
+        if subscription.status == Status.UNSUBSCRIBED:
+            return ConfirmOutcome.UNSUBSCRIBED
+        address = subscription.subscriber.email
+        if is_suppressed(address):
+            return ConfirmOutcome.SUPPRESSED
+        signup = (ConsentRecord.objects.filter(subscription=subscription)
+                  .exclude(consent_text=None).order_by("-id").first())
+        subscription.status = Status.CONFIRMED
+        subscription.confirmed_at = timezone.now()
+        subscription.save(update_fields=["status", "confirmed_at"])
+        consent_record_add(event=Event.CONFIRMATION, source=client.source,
+                           subscription=subscription, address=address, ip=client.ip,
+                           user_agent=client.user_agent,
+                           consent_text=signup.consent_text if signup else None)
+    return ConfirmOutcome.CONFIRMED
+
+
+def subscription_unsubscribe(*, subscription_id: int, client: Client = Client(),
+                             detail: str = "") -> bool:
+    """Unsubscribe at once and record it. False when there was nothing to do."""
+    with transaction.atomic():
+        subscription = (Subscription.objects.select_for_update()
+                        .select_related("subscriber", "mailing_list")
+                        .filter(id=subscription_id).first())
+        if subscription is None or subscription.status == Status.UNSUBSCRIBED:
+            return False
+        subscription.status = Status.UNSUBSCRIBED
+        subscription.unsubscribed_at = timezone.now()
+        subscription.save(update_fields=["status", "unsubscribed_at"])
+        consent_record_add(event=Event.UNSUBSCRIBE, source=client.source,
+                           subscription=subscription, address=subscription.subscriber.email,
+                           ip=client.ip, user_agent=client.user_agent, detail=detail)
+    logger.info("newsletter.unsubscribed", extra={"subscription_id": subscription_id,
+                                                  "source": client.source})
+    return True
+
+
+def subscriptions_unsubscribe_address(*, address: str, source: str = Source.SYSTEM,
+                                      detail: str = "") -> int:
+    """Unsubscribe an address from every list (a complaint, for instance)."""
+    try:
+        address = address_clean(address)
+    except InvalidAddress:
+        return 0
+    ids = list(Subscription.objects.filter(subscriber__email=address)
+               .exclude(status=Status.UNSUBSCRIBED).values_list("id", flat=True))
+    return sum(subscription_unsubscribe(subscription_id=i, client=Client(source=source),
+                                        detail=detail) for i in ids)
+
+
+# --- preferences, export, erase ---------------------------------------------------
+
+def lists_for_preferences(subscriber: Subscriber) -> list[tuple[MailingList, Subscription | None]]:
+    """Public lists and any list the subscriber is on, with the subscription if any."""
+    subs = {s.mailing_list_id: s for s in subscriber.subscriptions.select_related("mailing_list")}
+    lists = list(MailingList.objects.filter(Q(public=True) | Q(id__in=subs.keys())))
+    return [(ml, subs.get(ml.id)) for ml in lists]
+
+
+def subscriber_preferences_update(*, subscriber_id: int, name: str, list_ids: set[int],
+                                  client: Client) -> dict[str, int]:
+    """Save the preference page: the name, and which lists to be on.
+
+    The page is reached through a link mailed to the address, so ticking a list
+    subscribes at once (recorded as re-subscribe), except for suppressed
+    addresses, which are never re-subscribed silently.
+    """
+    name = name_clean(name)
+    changes = {"subscribed": 0, "unsubscribed": 0}
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(id=subscriber_id)
+        if subscriber.name != name:
+            subscriber.name = name
+            subscriber.save(update_fields=["name", "updated_at"])
+        suppressed = is_suppressed(subscriber.email)
+        for mailing_list, subscription in lists_for_preferences(subscriber):
+            wanted = mailing_list.id in list_ids
+            on = subscription is not None and subscription.status == Status.CONFIRMED
+            if on and not wanted:
+                subscription_unsubscribe(subscription_id=subscription.id, client=client)
+                changes["unsubscribed"] += 1
+            elif wanted and not on and not suppressed:
+                if subscription is None:
+                    subscription = Subscription.objects.create(
+                        subscriber=subscriber, mailing_list=mailing_list)
+                subscription.status = Status.CONFIRMED
+                subscription.confirmed_at = timezone.now()
+                subscription.unsubscribed_at = None
+                subscription.save()
+                consent_record_add(event=Event.RESUBSCRIBE, source=client.source,
+                                   subscription=subscription, address=subscriber.email,
+                                   ip=client.ip, user_agent=client.user_agent,
+                                   consent_text=consent_text_current(mailing_list))
+                changes["subscribed"] += 1
+    return changes
+
+
+def subscriber_export_data(*, subscriber_id: int) -> dict:
+    """Everything we hold about a subscriber, as plain JSON-able data."""
+    subscriber = Subscriber.objects.get(id=subscriber_id)
+    subs = subscriber.subscriptions.select_related("mailing_list").order_by("id")
+    records = (ConsentRecord.objects.filter(address_sha256=ConsentRecord.hash_address(
+        subscriber.email)).select_related("consent_text").order_by("created_at", "id"))
+
+    def when(value):
+        return value.isoformat() if value else None
+
+    return {
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "attributes": subscriber.attributes,
+        "created_at": when(subscriber.created_at),
+        "subscriptions": [
+            {"list": s.mailing_list.name, "list_slug": s.mailing_list.slug, "status": s.status,
+             "created_at": when(s.created_at), "confirmed_at": when(s.confirmed_at),
+             "unsubscribed_at": when(s.unsubscribed_at)} for s in subs
+        ],
+        "consent_records": [
+            {"event": r.event, "source": r.source, "at": when(r.created_at),
+             "list_slug": r.list_slug, "ip": r.ip, "user_agent": r.user_agent,
+             "consent_text": r.consent_text.text if r.consent_text else None,
+             "consent_text_version": r.consent_text.version if r.consent_text else None}
+            for r in records
+        ],
+    }
+
+
+def subscriber_erase(*, subscriber_id: int, client: Client = Client()) -> bool:
+    """Erase a subscriber's personal data, keeping the address suppressed.
+
+    Subscriptions and the subscriber row go; consent records stay as proof but
+    lose address, IP and user agent (the address' SHA-256 remains). The
+    suppression stops any later import or signup from silently re-adding them.
+    """
+    subscriber = Subscriber.objects.filter(id=subscriber_id).first()
+    if subscriber is None:
+        return False
+    address = subscriber.email
+    digest = ConsentRecord.hash_address(address)
+    with transaction.atomic():
+        suppress(address=address, reason="erased", source="newsletter.erase")
+        for subscription in subscriber.subscriptions.select_related("mailing_list"):
+            consent_record_add(event=Event.ERASE, source=client.source,
+                               subscription=subscription, address="", address_sha256=digest)
+        ConsentRecord.objects.filter(address_sha256=digest).update(
+            address="", ip=None, user_agent="")
+        subscriber.delete()
+    logger.info("newsletter.subscriber.erased", extra={"subscriber_id": subscriber_id})
+    return True
+
+
+# --- housekeeping ---------------------------------------------------------------
+
+def subscriptions_purge_unconfirmed(*, older_than_days: int | None = None,
+                                    batch: int = 1000) -> int:
+    """Delete pending subscriptions not confirmed in time; the consent log stays."""
+    days = older_than_days if older_than_days is not None else conf.PENDING_PURGE_DAYS
+    cutoff = timezone.now() - timedelta(days=days)
+    stale = Subscription.objects.filter(status=Status.PENDING).filter(
+        Q(requested_at__lt=cutoff) | Q(requested_at__isnull=True, created_at__lt=cutoff))
+    purged = 0
+    while True:
+        rows = list(stale.select_related("subscriber", "mailing_list")[:batch])
+        if not rows:
+            return purged
+        with transaction.atomic():
+            ConsentRecord.objects.bulk_create([
+                ConsentRecord(event=Event.PURGE, source=Source.SYSTEM, subscription=None,
+                              mailing_list=s.mailing_list, list_slug=s.mailing_list.slug,
+                              address=s.subscriber.email,
+                              address_sha256=ConsentRecord.hash_address(s.subscriber.email),
+                              detail=f"not confirmed within {days} days")
+                for s in rows])
+            Subscription.objects.filter(id__in=[s.id for s in rows]).delete()
+            Subscriber.objects.filter(id__in={s.subscriber_id for s in rows},
+                                      subscriptions__isnull=True).delete()
+        purged += len(rows)

@@ -1,0 +1,27 @@
+"""Celery tasks of the newsletter app: ids in, a service call, nothing out."""
+
+from celery import shared_task
+
+
+@shared_task(name="newsletter.subscriptions_purge_unconfirmed", queue="maintenance",
+             ignore_result=True)
+def subscriptions_purge_unconfirmed() -> int:
+    from newsletter.services import subscriptions_purge_unconfirmed as purge
+
+    return purge()
+
+
+@shared_task(name="newsletter.subscriber_import_run", queue="maintenance", ignore_result=True,
+             acks_late=True)
+def subscriber_import_run(import_id: int) -> None:
+    from newsletter.imports import subscriber_import_run as run
+
+    run(import_id=import_id)
+
+
+@shared_task(name="newsletter.subscriber_import_request_opt_in", queue="maintenance",
+             ignore_result=True, acks_late=True)
+def subscriber_import_request_opt_in(import_id: int) -> None:
+    from newsletter.imports import subscriber_import_request_opt_in as request
+
+    request(import_id=import_id)

@@ -1,0 +1,66 @@
+"""Signed links: confirm, unsubscribe and preferences.
+
+Tokens are ``django.core.signing`` signatures over an id, each with its own
+salt, so one kind can never be used as another and none can be forged or
+altered without the secret key. Nothing is stored: checking a token needs no
+database lookup.
+"""
+
+from __future__ import annotations
+
+from django.core import signing
+
+from newsletter import conf
+
+_CONFIRM = "newsletter.confirm"
+_UNSUBSCRIBE = "newsletter.unsubscribe"
+_PREFERENCES = "newsletter.preferences"
+
+
+class TokenInvalid(Exception):
+    """Forged, altered or malformed."""
+
+
+class TokenExpired(TokenInvalid):
+    """Genuine but too old."""
+
+
+def _unsign_id(token: str, salt: str, max_age_days: int | None) -> int:
+    try:
+        if max_age_days is None:
+            value = signing.Signer(salt=salt).unsign(token)
+        else:
+            value = signing.TimestampSigner(salt=salt).unsign(
+                token, max_age=max_age_days * 86400)
+    except signing.SignatureExpired as exc:
+        raise TokenExpired(str(exc)) from None
+    except signing.BadSignature as exc:
+        raise TokenInvalid(str(exc)) from None
+    if not value.isdigit():
+        raise TokenInvalid("not an id")
+    return int(value)
+
+
+def confirm_token(subscription_id: int) -> str:
+    return signing.TimestampSigner(salt=_CONFIRM).sign(str(subscription_id))
+
+
+def confirm_token_read(token: str) -> int:
+    return _unsign_id(token, _CONFIRM, conf.CONFIRM_LINK_MAX_AGE_DAYS)
+
+
+def unsubscribe_token(subscription_id: int) -> str:
+    """Never expires: an unsubscribe link must work in any mail ever sent."""
+    return signing.Signer(salt=_UNSUBSCRIBE).sign(str(subscription_id))
+
+
+def unsubscribe_token_read(token: str) -> int:
+    return _unsign_id(token, _UNSUBSCRIBE, None)
+
+
+def preferences_token(subscriber_id: int) -> str:
+    return signing.TimestampSigner(salt=_PREFERENCES).sign(str(subscriber_id))
+
+
+def preferences_token_read(token: str) -> int:
+    return _unsign_id(token, _PREFERENCES, conf.PREFERENCES_LINK_MAX_AGE_DAYS)
