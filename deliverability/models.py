@@ -30,3 +30,26 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address} ({self.reason})"
+
+
+class BreakerTransition(models.Model):
+    """Audit row for every change of a provider x pool breaker (the state itself is in Redis)."""
+
+    provider = models.CharField(max_length=255, db_index=True)
+    pool = models.CharField(max_length=64)
+    from_state = models.CharField(max_length=16)
+    to_state = models.CharField(max_length=16)
+    level = models.PositiveSmallIntegerField(default=0)
+    klass = models.CharField("class", max_length=32, blank=True)
+    rule_id = models.CharField(max_length=64, blank=True)
+    reason = models.TextField(blank=True)
+    reply = models.TextField(blank=True, help_text=_("The SMTP answer that caused it."))
+    until = models.DateTimeField(null=True, blank=True)
+    actor = models.CharField(max_length=150, blank=True, help_text=_("Operator, or empty."))
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.pool}: {self.from_state} -> {self.to_state}"

@@ -6,3 +6,7 @@ from django.dispatch import Signal
 address_suppressed = Signal()
 # sender=None, address: str, feedback_type: str, delivery_id: int | None
 complaint_received = Signal()
+# sender=None, transition: BreakerTransition, provider_info: breaker.rules.Provider | None
+breaker_transitioned = Signal()
+# sender=None, pool: str, providers: list[str] — several providers blocked the pool's IPs
+pool_blocked = Signal()

@@ -1,0 +1,215 @@
+"""Load, compile and match the breaker rules of ``rules.toml``."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+RULES_PATH = Path(__file__).with_name("rules.toml")
+
+CLASSES = ("throttle", "connection", "reputation", "block", "auth_config", "content",
+           "recipient_hard", "recipient_soft", "transient", "unknown_5xx")
+REACTIONS = ("throttle", "limit_connections", "pause", "none")
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_REPLY_PREFIX = re.compile(r"^\s*(\d{3})([ -])")
+_ENHANCED = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
+
+
+def duration(text: str) -> int:
+    """Seconds in ``30s``, ``10m``, ``4h``, ``7d``."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"bad duration {text!r} (use e.g. 30s, 10m, 4h, 7d)")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+@dataclass(frozen=True)
+class Trigger:
+    count: int
+    window: int  # seconds
+
+
+@dataclass(frozen=True)
+class BreakerClass:
+    name: str
+    reaction: str
+    trigger: Trigger | None
+    ladder: tuple[str, ...]  # durations or "manual"
+    after_ladder: str = ""   # "manual", or empty: the last step repeats
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    providers: tuple[str, ...]
+    pattern: re.Pattern
+    klass: str
+    code: re.Pattern | None = None
+    trigger: Trigger | None = None
+    ladder: tuple[str, ...] = ()
+    tag: str = ""
+
+    def matches(self, provider: str, code: int, normalised: str) -> bool:
+        if self.providers and provider not in self.providers:
+            return False
+        if self.code is not None and not self.code.search(str(code)):
+            return False
+        return bool(self.pattern.search(normalised))
+
+
+@dataclass(frozen=True)
+class Provider:
+    key: str
+    name: str
+    mx_suffixes: tuple[str, ...]
+    domains: tuple[str, ...]
+    postmaster_url: str = ""
+    delisting_url: str = ""
+    rate_per_min: float | None = None
+    max_connections: int | None = None
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    version: int
+    classes: dict[str, BreakerClass]
+    providers: dict[str, Provider]
+    rules: tuple[Rule, ...]
+    rate_per_min: float
+    max_connections: int
+    probe_messages: int
+    probe_interval: int
+    success_min: int
+    fail_on: frozenset[str]
+    recovery_start_pct: int
+    recovery_step_pct: int
+    recovery_step_every: int
+    decay_clean: int
+    decay_block_clean: int
+    pool_wide_providers: int
+    pool_wide_window: int
+    raw: dict = field(repr=False, default_factory=dict)
+
+    def trigger_for(self, rule: Rule) -> Trigger | None:
+        return rule.trigger or self.classes[rule.klass].trigger
+
+    def ladder_for(self, rule: Rule) -> tuple[str, ...]:
+        return rule.ladder or self.classes[rule.klass].ladder
+
+
+def _trigger(data: dict | None) -> Trigger | None:
+    if not data:
+        return None
+    return Trigger(count=int(data["count"]), window=duration(data["window"]))
+
+
+def parse(data: dict) -> Ruleset:
+    classes = {
+        name: BreakerClass(
+            name=name, reaction=spec["reaction"], trigger=_trigger(spec.get("trigger")),
+            ladder=tuple(spec.get("ladder", ())), after_ladder=spec.get("after_ladder", ""),
+        )
+        for name, spec in data["classes"].items()
+    }
+    providers = {
+        key: Provider(
+            key=key, name=spec.get("name", key),
+            mx_suffixes=tuple(spec.get("mx_suffixes", ())), domains=tuple(spec.get("domains", ())),
+            postmaster_url=spec.get("postmaster_url", ""),
+            delisting_url=spec.get("delisting_url", ""),
+            rate_per_min=spec.get("rate_per_min"), max_connections=spec.get("max_connections"),
+        )
+        for key, spec in data["providers"].items()
+    }
+    rules = tuple(
+        Rule(
+            id=spec["id"], providers=tuple(spec.get("providers", ())),
+            pattern=re.compile(spec["pattern"], re.IGNORECASE), klass=spec["class"],
+            code=re.compile(spec["code"]) if spec.get("code") else None,
+            trigger=_trigger(spec.get("trigger")), ladder=tuple(spec.get("ladder", ())),
+            tag=spec.get("tag", ""),
+        )
+        for spec in data["rules"]
+    )
+    half_open, recovery, decay = data["half_open"], data["recovery"], data["decay"]
+    return Ruleset(
+        version=int(data["version"]), classes=classes, providers=providers, rules=rules,
+        rate_per_min=float(data["defaults"]["rate_per_min"]),
+        max_connections=int(data["defaults"]["max_connections"]),
+        probe_messages=int(half_open["probe_messages"]),
+        probe_interval=duration(half_open["probe_interval"]),
+        success_min=int(half_open["success_min"]), fail_on=frozenset(half_open["fail_on"]),
+        recovery_start_pct=int(recovery["start_pct"]), recovery_step_pct=int(recovery["step_pct"]),
+        recovery_step_every=duration(recovery["step_every"]),
+        decay_clean=duration(decay["clean"]), decay_block_clean=duration(decay["block_clean"]),
+        pool_wide_providers=int(data["pool_wide"]["providers"]),
+        pool_wide_window=duration(data["pool_wide"]["window"]),
+        raw=data,
+    )
+
+
+@lru_cache(maxsize=1)
+def load(path: Path = RULES_PATH) -> Ruleset:
+    with open(path, "rb") as handle:
+        return parse(tomllib.load(handle))
+
+
+def normalise_reply(code: int, text: str) -> str:
+    """One line ``CODE ENH text``: multi-line prefixes and repeated enhanced codes removed."""
+    lines = (text or "").replace("\r", "").split("\n")
+    words, enhanced = [], ""
+    for line in lines:
+        line = _REPLY_PREFIX.sub("", line).strip()
+        found = _ENHANCED.match(line)
+        if found:
+            enhanced = enhanced or found.group(1)
+            line = line[found.end():].strip()
+        if line:
+            words.append(line)
+    if not enhanced:
+        found = _ENHANCED.search(" ".join(words))
+        enhanced = found.group(1) if found else ""
+    return " ".join(part for part in (str(code), enhanced, " ".join(" ".join(words).split()))
+                    if part)
+
+
+# When no rule matches, the bounce classifier's fine reason still says something.
+REASON_TO_CLASS = {
+    "blocked": "block", "rejected": "block", "norelaying": "block", "badreputation": "reputation",
+    "toomanyconn": "connection", "speeding": "throttle", "ratelimited": "throttle",
+    "spamdetected": "content", "contenterror": "content", "virusdetected": "content",
+    "policyviolation": "content", "filtered": "content",
+    "authfailure": "auth_config", "requireptr": "auth_config", "securityerror": "auth_config",
+    "failedstarttls": "auth_config", "notcompliantrfc": "auth_config",
+    "userunknown": "recipient_hard", "hostunknown": "recipient_hard", "hasmoved": "recipient_hard",
+    "mailboxfull": "recipient_soft", "suspend": "recipient_soft", "exceedlimit": "recipient_soft",
+}
+
+
+@dataclass(frozen=True)
+class Match:
+    klass: str
+    rule: Rule | None
+    normalised: str
+
+
+def classify(provider: str, code: int, text: str, *, reason: str = "",
+             ruleset: Ruleset | None = None) -> Match:
+    """The breaker class of an answer: first matching rule, else the classifier's reason."""
+    ruleset = ruleset or load()
+    normalised = normalise_reply(code, text)
+    if 200 <= code < 300:
+        return Match("accepted", None, normalised)
+    for rule in ruleset.rules:
+        if rule.matches(provider, code, normalised):
+            if rule.klass in ("transient", "unknown_5xx") and reason in REASON_TO_CLASS:
+                return Match(REASON_TO_CLASS[reason], None, normalised)
+            return Match(rule.klass, rule, normalised)
+    if reason in REASON_TO_CLASS:
+        return Match(REASON_TO_CLASS[reason], None, normalised)
+    return Match("transient" if code < 500 else "unknown_5xx", None, normalised)
