@@ -8,7 +8,9 @@ required. ``.env.example`` lists every variable with its default.
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from config.env import (
@@ -104,9 +106,11 @@ TEMPLATES = [
 DATABASES = {"default": database_config("DATABASE_URL", DATA_DIR / "db.sqlite3")}
 # Tests run real worker processes against the test database, so SQLite's test
 # database must be a file they can open too (Django's default is in memory).
-DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")} if DATABASES[
-    "default"
-]["ENGINE"].endswith("sqlite3") else {}
+# One file per test process, so parallel runs never share it.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"postwarden-test-{os.getpid()}.sqlite3")
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: broker, rate limits and the circuit breaker's shared state. Unset means

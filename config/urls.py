@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from config.health import healthz
+from deliverability import breaker_views
 from sending import sink_views
 
 admin.site.site_header = "Newsletter service"
@@ -12,6 +13,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/sink/", sink_views.sink_list, name="sink-list"),
     path("admin/sink/<str:key>/", sink_views.sink_detail, name="sink-detail"),
+    path("admin/breakers/", admin.site.admin_view(breaker_views.breaker_list), name="breaker-list"),
+    path("admin/breakers/action/", admin.site.admin_view(breaker_views.breaker_action),
+         name="breaker-action"),
     path("admin/", admin.site.urls),
     path("", include("newsletter.urls")),
 ]

@@ -50,6 +50,7 @@ class BreakerTransition(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("manage_breaker", "Can pause, resume and acknowledge providers")]
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.pool}: {self.from_state} -> {self.to_state}"

@@ -1,0 +1,66 @@
+"""The operators' page of provider breakers: states, reasons, and actions by hand."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+
+from deliverability.breaker.engine import Breaker
+from deliverability.models import BreakerTransition
+
+SWISSCOM = "5.7.1 Swisscom AG IP: 94.130.34.42, You are not allowed to send us mail"
+
+
+@pytest.fixture
+def breaker(redis_client, db):
+    return Breaker(redis=redis_client, time_scale=1.0)
+
+
+def test_page_lists_a_paused_provider_with_reason_and_delisting_link(admin_client, breaker):
+    breaker.record(provider="swisscom", pool="bulk", code=554, text=SWISSCOM)
+    page = admin_client.get(reverse("breaker-list")).content.decode()
+    assert "Swisscom (Bluewin)" in page and "paused" in page
+    assert "You are not allowed to send us mail" in page
+    assert "https://postmaster.bluewin.ch/" in page
+    assert "ok &rarr; paused" in page
+
+
+def test_operator_pauses_and_resumes_with_csrf(admin_user, breaker):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    page = client.get(reverse("breaker-list"))
+    token = page.cookies["csrftoken"].value
+    url = reverse("breaker-action")
+    assert client.post(url, {"action": "pause", "provider": "google", "pool": "bulk",
+                             "hours": "2"}).status_code == 403  # no CSRF token
+    response = client.post(url, {"action": "pause", "provider": "google", "pool": "bulk",
+                                 "hours": "2", "csrfmiddlewaretoken": token})
+    assert response.status_code == 302
+    assert not breaker.decide("google", "bulk").allowed
+    client.post(url, {"action": "resume", "provider": "google", "pool": "bulk",
+                      "csrfmiddlewaretoken": token})
+    assert breaker.decide("google", "bulk").allowed
+    actors = set(BreakerTransition.objects.values_list("actor", flat=True))
+    assert actors == {admin_user.username}
+
+
+def test_staff_without_the_permission_cannot_act(client, breaker):
+    editor = User.objects.create_user("editor", password="x-long-password-1", is_staff=True)
+    client.force_login(editor)
+    assert client.get(reverse("breaker-list")).status_code == 200
+    response = client.post(reverse("breaker-action"),
+                           {"action": "pause", "provider": "google", "pool": "bulk"})
+    assert response.status_code == 403
+    assert breaker.decide("google", "bulk").allowed
+
+
+def test_bad_hours_are_refused_clearly(admin_client, breaker):
+    response = admin_client.post(reverse("breaker-action"), {
+        "action": "pause", "provider": "google", "pool": "bulk", "hours": "lots"}, follow=True)
+    assert "Hours must be a number" in response.content.decode()
+    assert breaker.keys() == []
+
+
+def test_anonymous_users_are_sent_to_login(client):
+    response = client.get(reverse("breaker-list"))
+    assert response.status_code == 302 and "/login/" in response["Location"]
