@@ -92,3 +92,117 @@ class TransactionalEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} to {self.to} ({self.state})"
+
+
+class Mailing(models.Model):
+    """One bulk send (a campaign issue's run): a snapshot of what goes out to whom.
+
+    The content is copied here when the mailing is created, so editing the
+    campaign afterwards never changes mail already being sent. Templates use
+    ``sending.render`` syntax (``{{ subscriber.name }}``).
+    """
+
+    class State(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        BUILDING = "building", _("Building the ledger")
+        SENDING = "sending", _("Sending")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    reference = models.CharField(max_length=128, blank=True,
+                                 help_text=_("What started it (e.g. campaign:12)."))
+    pool = models.ForeignKey(RelayPool, null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="mailings")
+    from_email = models.CharField(max_length=320, help_text=_("From header, e.g. News <n@x.org>"))
+    reply_to = models.CharField(max_length=320, blank=True)
+    subject_template = models.CharField(max_length=998)
+    text_template = models.TextField()
+    html_template = models.TextField(blank=True)
+    list_id = models.CharField(max_length=255, blank=True, help_text=_("List-Id header value."))
+    max_age_hours = models.PositiveIntegerField(default=48)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.DRAFT)
+    recipients = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"mailing {self.id} {self.reference} ({self.state})"
+
+
+class Delivery(models.Model):
+    """One recipient of one mailing: the row a worker claims, sends, and records.
+
+    States: ``queued`` -> ``claimed`` (by a worker token) -> ``sent`` /
+    ``deferred`` (waits for ``next_attempt_at``) / ``bounced`` / ``failed`` /
+    ``expired`` (too old to be worth sending; not a bounce) / ``suppressed``
+    (skipped at send time). ``review`` means *possibly sent*: its worker died
+    while the message was in flight; it is never resent automatically.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        CLAIMED = "claimed", _("Claimed by a worker")
+        SENT = "sent", _("Sent (accepted by the relay)")
+        DEFERRED = "deferred", _("Deferred")
+        BOUNCED = "bounced", _("Bounced")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
+        SUPPRESSED = "suppressed", _("Suppressed")
+        REVIEW = "review", _("Possibly sent: needs review")
+
+    OPEN_STATES = (State.QUEUED, State.CLAIMED, State.DEFERRED)
+
+    mailing = models.ForeignKey(Mailing, on_delete=models.CASCADE, related_name="deliveries")
+    subscription_id = models.BigIntegerField(null=True, blank=True)
+    address = models.CharField(max_length=320)
+    provider = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=40, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    relay = models.CharField(max_length=128, blank=True)
+    last_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_reply = models.TextField(blank=True)
+    message_id = models.CharField(max_length=255, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailing", "address"],
+                                    name="delivery_unique_address_in_mailing"),
+        ]
+        indexes = [
+            models.Index(fields=["mailing", "state", "next_attempt_at"],
+                         name="delivery_mailing_state_next"),
+            models.Index(fields=["claimed_by"], condition=models.Q(state="claimed"),
+                         name="delivery_claimed_by"),
+        ]
+
+    def __str__(self) -> str:
+        return f"delivery {self.id} to {self.address} ({self.state})"
+
+
+class DeliveryAttempt(models.Model):
+    """Append-only: one SMTP answer (or failure to get one) for a delivery."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts_log")
+    at = models.DateTimeField()
+    relay = models.CharField(max_length=128, blank=True)
+    code = models.PositiveSmallIntegerField(null=True, blank=True)
+    enhanced_code = models.CharField(max_length=16, blank=True)
+    text = models.TextField(blank=True)
+    kind = models.CharField(max_length=16, blank=True,
+                            help_text=_("Classification (hard, soft, block, ...)."))
+    outcome = models.CharField(max_length=16, help_text=_("Delivery state it led to."))
+
+    class Meta:
+        indexes = [models.Index(fields=["delivery", "at"], name="attempt_delivery_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.code} {self.outcome}"

@@ -52,6 +52,7 @@ def parse_relay_url(url: str, *, name: str = "default") -> RelayConfig:
         username=unquote(parts.username or ""),
         password=os.environ.get(password_env, "") if password_env else "",
         helo_name=query.get("helo", [""])[0],
+        max_rate_per_s=float(query.get("max_rate", ["50"])[0]),
     )
 
 
@@ -78,6 +79,18 @@ def relays_for(purpose: str) -> list[RelayConfig]:
     if configs:
         return configs
     return [parse_relay_url(settings.DEFAULT_RELAY_URL)]
+
+
+def relays_for_pool(pool: RelayPool | None) -> list[RelayConfig]:
+    """Enabled relays of this pool by priority; else those of the bulk purpose, else the default.
+
+    ``max_rate_per_s`` of 0 means the relay itself sets no limit.
+    """
+    if pool is None:
+        return relays_for(RelayPool.Purpose.BULK)
+    relays = pool.relays.filter(enabled=True).order_by("priority", "id")
+    configs = [relay_config(relay) for relay in relays]
+    return configs or [parse_relay_url(settings.DEFAULT_RELAY_URL)]
 
 
 def ensure_default_pools() -> None:

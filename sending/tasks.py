@@ -1,4 +1,4 @@
-"""Celery tasks of the sending app: thin wrappers around services."""
+"""Celery tasks of the sending app: thin wrappers around services (ids in, nothing out)."""
 
 from celery import shared_task
 
@@ -18,3 +18,27 @@ def transactional_retry_due() -> int:
     for email_id in ids:
         transactional_deliver.delay(email_id)
     return len(ids)
+
+
+@shared_task(name="sending.deliveries_send_batch", queue="bulk", ignore_result=True,
+             acks_late=True)
+def deliveries_send_batch(delivery_ids: list[int]) -> dict:
+    """Safe to run twice: the service only sends rows it can claim."""
+    from sending.services import deliveries_send
+
+    return deliveries_send(delivery_ids)
+
+
+@shared_task(name="sending.mailing_dispatch", queue="maintenance", ignore_result=True)
+def mailing_dispatch(mailing_id: int) -> int:
+    from sending.services import deliveries_dispatch
+
+    return deliveries_dispatch(mailing_id=mailing_id)
+
+
+@shared_task(name="sending.deliveries_sweep", queue="maintenance", ignore_result=True)
+def deliveries_sweep() -> dict:
+    """Beat: expire old waiting rows, reap dead workers' rows, dispatch due ones."""
+    from sending.services import deliveries_sweep as sweep
+
+    return sweep()

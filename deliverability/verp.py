@@ -1,0 +1,76 @@
+"""VERP return paths: ``bounces+<token>@<bounce domain>`` identifies one delivery.
+
+The token is the delivery id in base 36, a dash, and a short HMAC of it
+(10 base-32 characters, 50 bits), so a bounce can be matched to its delivery
+and a forged address is refused. Everything is lower case: some MTAs fold
+the local part. The key is derived from ``VERP_SECRET`` when set, else from
+``SECRET_KEY``; rotating it makes older addresses undecodable.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from functools import lru_cache
+
+from django.conf import settings
+
+_TOKEN = re.compile(r"^([a-z0-9_.-]+)\+([0-9a-z]{1,13})-([a-z2-7]{10})$")
+
+
+@lru_cache(maxsize=8)
+def _key(secret: str) -> bytes:
+    return hashlib.sha256(b"postwarden-verp:" + secret.encode()).digest()
+
+
+def _secret() -> str:
+    return getattr(settings, "VERP_SECRET", "") or settings.SECRET_KEY
+
+
+def _mac(delivery_id: int, secret: str) -> str:
+    digest = hmac.new(_key(secret), str(delivery_id).encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest[:7]).decode().lower()[:10]
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+        if not number:
+            return out
+
+
+def token(delivery_id: int, *, secret: str | None = None) -> str:
+    if delivery_id < 0:
+        raise ValueError("delivery id must be positive")
+    return f"{_base36(delivery_id)}-{_mac(delivery_id, secret or _secret())}"
+
+
+def encode(delivery_id: int, domain: str, *, prefix: str = "bounces",
+           secret: str | None = None) -> str:
+    """The return path for a delivery, e.g. ``bounces+2n9c-k3jd8skd0a@bounce.example.org``."""
+    return f"{prefix}+{token(delivery_id, secret=secret)}@{domain}"
+
+
+def decode(address: str, *, prefix: str | None = "bounces",
+           secret: str | None = None) -> int | None:
+    """The delivery id in a VERP address, or None (not ours, or forged).
+
+    Accepts the address with or without angle brackets; ``prefix=None`` accepts
+    any prefix (``bounces``, ``unsubscribe``).
+    """
+    local = address.strip().strip("<>").rpartition("@")[0].lower()
+    match = _TOKEN.match(local)
+    if not match or (prefix is not None and match.group(1) != prefix):
+        return None
+    try:
+        delivery_id = int(match.group(2), 36)
+    except ValueError:
+        return None
+    if not hmac.compare_digest(_mac(delivery_id, secret or _secret()), match.group(3)):
+        return None
+    return delivery_id

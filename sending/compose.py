@@ -1,0 +1,136 @@
+"""Per-recipient MIME bytes, built from parts prepared once per mailing (no ORM).
+
+Building ``email.message.EmailMessage`` objects costs about 1 ms a message;
+here each mailing prepares its templates, fixed headers and MIME boundary once
+and each recipient costs a few string joins and a C quoted-printable encode.
+Output is CRLF bytes, every line under 998 octets, bodies in UTF-8
+quoted-printable (the boundary contains ``=_``, which quoted-printable text can
+never contain).
+"""
+
+from __future__ import annotations
+
+import binascii
+import secrets
+import time
+from dataclasses import dataclass
+from email.header import Header
+from email.utils import formatdate, getaddresses, parseaddr
+
+from sending.render import compile_template
+
+
+def _qp(text: str) -> bytes:
+    data = text.replace("\r\n", "\n").encode("utf-8")
+    return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).replace(
+        b"\n", b"\r\n")
+
+
+def _header_value(value: str) -> str:
+    """RFC 2047-encode a header value when it is not plain ASCII."""
+    if value.isascii() and "\r" not in value and "\n" not in value:
+        return value
+    return Header(value.replace("\r", " ").replace("\n", " "), "utf-8").encode(
+        linesep="\r\n")
+
+
+def _address_header(value: str) -> str:
+    if value.isascii():
+        return value
+    name, address = parseaddr(value)
+    return f"{Header(name, 'utf-8').encode()} <{address}>" if name else address
+
+
+def _fold_list(items: list[str]) -> str:
+    return ",\r\n ".join(items)
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _date() -> str:
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, localtime=False))
+    return _date_cache[1]
+
+
+@dataclass(frozen=True)
+class Envelope:
+    mail_from: str
+    rcpt_to: str
+    message_id: str
+    data: bytes
+
+
+class Composer:
+    """Everything about a mailing that is the same for every recipient."""
+
+    def __init__(self, *, mailing_id: int, from_email: str, subject: str, text: str,
+                 html: str = "", reply_to: str = "", list_id: str = "", feedback_id: str = "",
+                 extra_headers: dict[str, str] | None = None):
+        self.mailing_id = mailing_id
+        self.from_address = getaddresses([from_email])[0][1] or from_email
+        self.from_domain = self.from_address.rpartition("@")[2].lower() or "localhost"
+        self.subject = compile_template(subject)
+        self.text = compile_template(text)
+        self.html = compile_template(html, html=True) if html else None
+        fixed = [f"From: {_address_header(from_email)}"]
+        if reply_to:
+            fixed.append(f"Reply-To: {_address_header(reply_to)}")
+        if feedback_id:
+            fixed.append(f"Feedback-ID: {feedback_id}")
+        for name, value in (extra_headers or {}).items():
+            fixed.append(f"{name}: {_header_value(value)}")
+        fixed.append("MIME-Version: 1.0")
+        self._fixed = "\r\n".join(fixed)
+        self._list_id = list_id
+        self._boundary = f"=_pw_{secrets.token_hex(12)}"
+        part_head = (
+            "Content-Type: text/{sub}; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n")
+        if self.html is not None:
+            self._content_type = (f'Content-Type: multipart/alternative;\r\n'
+                                  f' boundary="{self._boundary}"')
+            self._text_head = f"--{self._boundary}\r\n{part_head.format(sub='plain')}".encode()
+            self._html_head = f"\r\n--{self._boundary}\r\n{part_head.format(sub='html')}".encode()
+            self._tail = f"\r\n--{self._boundary}--\r\n".encode()
+        else:
+            self._content_type = ("Content-Type: text/plain; charset=utf-8\r\n"
+                                  "Content-Transfer-Encoding: quoted-printable")
+
+    def message_id(self, delivery_id: int) -> str:
+        """Stable per delivery: a retry keeps it; two messages never share one."""
+        return f"<pw.{self.mailing_id}.{delivery_id}@{self.from_domain}>"
+
+    def compose(self, context: dict, *, to: str, message_id: str) -> bytes:
+        headers = [
+            self._fixed,
+            f"To: {to}",
+            f"Subject: {_header_value(self.subject.render(context))}",
+            f"Date: {_date()}",
+            f"Message-ID: {message_id}",
+        ]
+        list_id = context.get("list_id") or self._list_id
+        if list_id:
+            headers.append(f"List-Id: <{list_id}>" if "<" not in list_id
+                           else f"List-Id: {list_id}")
+        links = []
+        one_click = context.get("one_click_url") or context.get("unsubscribe_url")
+        if one_click:
+            links.append(f"<{one_click}>")
+        mailto = context.get("unsubscribe_mailto")
+        if mailto:
+            links.append(f"<mailto:{mailto}>")
+        if links:
+            headers.append(f"List-Unsubscribe: {_fold_list(links)}")
+            if one_click:
+                headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+        headers.append(self._content_type)
+        head = ("\r\n".join(headers) + "\r\n\r\n").encode("utf-8")
+        text = _qp(self.text.render(context))
+        if self.html is None:
+            return head + text + (b"" if text.endswith(b"\r\n") else b"\r\n")
+        return b"".join((head, self._text_head, text, self._html_head,
+                         _qp(self.html.render(context)), self._tail))

@@ -1,0 +1,725 @@
+"""Bulk sending: mailings, the delivery ledger, the worker engine, the reaper and the sweeper.
+
+The database is the queue. ``mailing_start`` writes one ``Delivery`` per
+recipient; ``deliveries_dispatch`` nudges workers with batches of ids; a worker
+(``deliveries_send``) claims the rows it can with a conditional update, sends
+them over reused SMTP sessions and writes the answers back in bulk.
+
+Crash safety. Before each message the worker records, in one Redis call
+(``sending.throttle.Journal``), the answer to the previous message and the id
+now in flight. The rows stay ``claimed`` by the worker's token until their
+answers are written. If the worker dies, ``deliveries_reap`` (beat) finds its
+rows once the claim lease has passed: journalled answers are applied, the one
+in-flight row becomes ``review`` (possibly sent, never resent blindly) and the
+rest go back to ``queued``. A worker never sends after its lease, so the
+reaper never races a live worker. Should Redis lose the journal of a dead
+worker, all its claimed rows go to ``review``.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import groupby, islice
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from config.redis import get_redis
+from deliverability import gate, verp
+from deliverability.answers import SmtpAnswer, enhanced_status, record_smtp_answers
+from deliverability.providers import provider_for_domain
+from deliverability.suppression import normalise, suppressed_among
+from sending import conf as sending_conf
+from sending import dkim
+from sending.compose import Composer
+from sending.models import Delivery, DeliveryAttempt, Mailing, RelayPool
+from sending.recipients import recipient_contexts
+from sending.relays import RelayConfig, relays_for_pool
+from sending.render import compile_template
+from sending.smtp import RelayUnavailable, close_quietly, open_session
+from sending.throttle import Bucket, Journal, journal_keys, read_journal
+
+logger = logging.getLogger(__name__)
+S = Delivery.State
+
+RETRY_SCHEDULE = [timedelta(minutes=m) for m in (5, 10, 20, 40, 80, 160, 240)]
+FLUSH_EVERY = 100
+LEDGER_CHUNK = 20_000
+DISPATCH_PAGE = 10_000
+REQUEUE_SOON_S = 30.0
+PREPARED_TTL_S = 60.0
+LEASE_ENDING = "claim lease ending"
+
+
+# --------------------------------------------------------------------------- mailings
+def mailing_create(*, from_email: str, subject: str, text: str, html: str = "",
+                   reply_to: str = "", list_id: str = "", pool: RelayPool | None = None,
+                   reference: str = "", max_age_hours: int | None = None) -> Mailing:
+    """A draft mailing: a snapshot of the content. Templates are checked here."""
+    compile_template(subject)
+    compile_template(text)
+    if html:
+        compile_template(html, html=True)
+    for value in (from_email, subject, reply_to, list_id):
+        if "\r" in value or "\n" in value:
+            raise ValueError("header values must not contain line breaks")
+    return Mailing.objects.create(
+        reference=reference, pool=pool, from_email=from_email, reply_to=reply_to,
+        subject_template=subject, text_template=text, html_template=html, list_id=list_id,
+        max_age_hours=max_age_hours or sending_conf.get().max_age_hours,
+    )
+
+
+def mailing_start(*, mailing: Mailing, recipients: Iterable[tuple[int | None, str]],
+                  dispatch: bool = True) -> int:
+    """Build the ledger from ``(subscription_id, address)`` pairs and start sending.
+
+    The caller passes confirmed subscriptions only (``iter_sql`` streams them
+    from a query); suppressed addresses are skipped here. Safe to call again:
+    the unique (mailing, address) constraint keeps existing rows. Returns the
+    number of deliveries of the mailing.
+    """
+    Mailing.objects.filter(id=mailing.id, state__in=[Mailing.State.DRAFT,
+                                                       Mailing.State.BUILDING]).update(
+        state=Mailing.State.BUILDING)
+    mailing.refresh_from_db()
+    if mailing.state != Mailing.State.BUILDING:
+        raise ValueError(f"mailing {mailing.id} is {mailing.state}, not startable")
+    ledger_build(mailing, recipients)
+    count = Delivery.objects.filter(mailing=mailing).count()
+    Mailing.objects.filter(id=mailing.id).update(
+        state=Mailing.State.SENDING, recipients=count,
+        started_at=mailing.started_at or timezone.now())
+    mailing.refresh_from_db()
+    if dispatch:
+        from sending.tasks import mailing_dispatch
+
+        transaction.on_commit(lambda: mailing_dispatch.delay(mailing.id))
+    return count
+
+
+def iter_sql(sql: str, params: Iterable = (), size: int = 10_000) -> Iterator[tuple]:
+    """Stream rows of a query with bounded memory (a server-side cursor on PostgreSQL)."""
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        cursor.execute(sql, list(params))
+        while rows := cursor.fetchmany(size):
+            yield from rows
+
+
+def _normalise(address: str) -> str:
+    local, _, domain = address.strip().rpartition("@")
+    if not local or not domain:
+        return ""
+    if domain.isascii():
+        return f"{local}@{domain.lower()}"
+    return normalise(address)
+
+
+def ledger_build(mailing: Mailing, recipients: Iterable[tuple[int | None, str]]) -> None:
+    """Insert deliveries in chunks (bounded memory); PostgreSQL uses COPY."""
+    now = timezone.now()
+    providers: dict[str, str] = {}
+    iterator = iter(recipients)
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        _pg_stage_create()
+    try:
+        while chunk := list(islice(iterator, LEDGER_CHUNK)):
+            rows = []
+            seen = set()
+            for subscription_id, address in chunk:
+                address = _normalise(address)
+                if not address or address in seen:
+                    continue
+                seen.add(address)
+                domain = address.rpartition("@")[2]
+                provider = providers.get(domain)
+                if provider is None:
+                    provider = providers[domain] = provider_for_domain(domain)
+                rows.append((subscription_id, address, provider))
+            if postgres:
+                _pg_insert(mailing.id, rows, now)
+            else:
+                _generic_insert(mailing.id, rows, now)
+    finally:
+        if postgres:
+            with connection.cursor() as cursor:
+                cursor.execute("DROP TABLE IF EXISTS pw_ledger_stage")
+
+
+def _pg_stage_create() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS pw_ledger_stage")
+        cursor.execute("CREATE TEMP TABLE pw_ledger_stage (subscription_id bigint, "
+                       "address text, provider text)")
+
+
+def _pg_insert(mailing_id: int, rows: list, now: datetime) -> None:
+    from deliverability.models import Suppression
+
+    table = Delivery._meta.db_table
+    suppression = Suppression._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("TRUNCATE pw_ledger_stage")
+        raw = cursor.cursor  # psycopg 3 cursor: COPY
+        with raw.copy("COPY pw_ledger_stage (subscription_id, address, provider) "
+                      "FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {table} (mailing_id, subscription_id, address, provider, state, "  # noqa: S608
+            "attempts, next_attempt_at, claimed_by, relay, last_reply, message_id) "
+            "SELECT %s, s.subscription_id, s.address, s.provider, 'queued', 0, %s, '', '', '', '' "
+            f"FROM pw_ledger_stage s WHERE NOT EXISTS (SELECT 1 FROM {suppression} x "
+            "WHERE x.address = s.address) "
+            "ON CONFLICT (mailing_id, address) DO NOTHING", [mailing_id, now])
+
+
+def _generic_insert(mailing_id: int, rows: list, now: datetime) -> None:
+    suppressed = suppressed_among(address for _, address, _ in rows)
+    Delivery.objects.bulk_create(
+        [Delivery(mailing_id=mailing_id, subscription_id=subscription_id, address=address,
+                  provider=provider, next_attempt_at=now)
+         for subscription_id, address, provider in rows if address not in suppressed],
+        ignore_conflicts=True, batch_size=2000,
+    )
+
+
+# --------------------------------------------------------------------------- dispatch
+def deliveries_dispatch(*, mailing_id: int | None = None) -> int:
+    """Enqueue batches of due, undispatched deliveries grouped by provider; return #batches."""
+    from sending.tasks import deliveries_send_batch
+
+    conf = sending_conf.get()
+    now = timezone.now()
+    stale = now - timedelta(seconds=conf.redispatch_s)
+    due = Delivery.objects.filter(
+        Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale),
+        state__in=[S.QUEUED, S.DEFERRED], next_attempt_at__lte=now,
+        mailing__state=Mailing.State.SENDING,
+    )
+    if mailing_id is not None:
+        due = due.filter(mailing_id=mailing_id)
+    last = 0
+    batches = 0
+    while True:
+        page = list(due.filter(id__gt=last).order_by("id")
+                    .values_list("id", "mailing_id", "provider")[:DISPATCH_PAGE])
+        if not page:
+            return batches
+        first, last = page[0][0], page[-1][0]
+        due.filter(id__gte=first, id__lte=last).update(dispatched_at=now)
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for delivery_id, mailing, provider in page:
+            groups[(mailing, provider)].append(delivery_id)
+        for ids in groups.values():
+            for start in range(0, len(ids), conf.batch_size):
+                deliveries_send_batch.delay(ids[start:start + conf.batch_size])
+                batches += 1
+
+
+def deliveries_sweep() -> dict:
+    """Beat job: expire, reap, dispatch what is due, finish mailings with nothing open."""
+    result = {"expired": deliveries_expire(), "reaped": deliveries_reap()}
+    result["batches"] = deliveries_dispatch()
+    result["finished"] = mailings_finish()
+    return result
+
+
+def deliveries_expire() -> int:
+    """Waiting deliveries older than their mailing's max age: ``expired`` (not a bounce)."""
+    now = timezone.now()
+    total = 0
+    for mailing in Mailing.objects.filter(state=Mailing.State.SENDING,
+                                          started_at__isnull=False):
+        if mailing.started_at + timedelta(hours=mailing.max_age_hours) <= now:
+            total += Delivery.objects.filter(mailing=mailing,
+                                             state__in=[S.QUEUED, S.DEFERRED]).update(
+                state=S.EXPIRED, last_reply=f"not sent within {mailing.max_age_hours} h")
+    return total
+
+
+def mailings_finish() -> int:
+    finished = 0
+    for mailing in Mailing.objects.filter(state=Mailing.State.SENDING):
+        if not Delivery.objects.filter(mailing=mailing, state__in=Delivery.OPEN_STATES).exists():
+            finished += Mailing.objects.filter(id=mailing.id, state=Mailing.State.SENDING).update(
+                state=Mailing.State.DONE, finished_at=timezone.now())
+    return finished
+
+
+# --------------------------------------------------------------------------- reaper
+def deliveries_reap(*, now: datetime | None = None) -> int:
+    """Return rows of workers whose claim lease has passed; the in-flight one to review."""
+    conf = sending_conf.get()
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=conf.claim_lease_s)
+    tokens = set(Delivery.objects.filter(state=S.CLAIMED, claimed_at__lt=cutoff)
+                 .values_list("claimed_by", flat=True))
+    if not tokens:
+        return 0
+    try:
+        redis = get_redis()
+        journals = {token: read_journal(redis, token) for token in tokens}
+    except RedisError as error:
+        logger.warning("reap.redis_unavailable", extra={"error": str(error)})
+        return 0
+    reaped = 0
+    for token, (meta, outcomes) in journals.items():
+        rows = Delivery.objects.filter(claimed_by=token, state=S.CLAIMED)
+        if meta is None:
+            reaped += rows.update(
+                state=S.REVIEW,
+                last_reply="possibly sent: worker died and its journal was lost")
+            logger.error("reap.journal_lost", extra={"token": token})
+        else:
+            _apply_outcomes(token, outcomes)
+            in_flight = meta.get("cur")
+            if in_flight:
+                reaped += rows.filter(id=int(in_flight)).update(
+                    state=S.REVIEW,
+                    last_reply="possibly sent: worker died while this message was in flight")
+            reaped += rows.update(state=S.QUEUED, claimed_by="", dispatched_at=None,
+                                  next_attempt_at=now)
+        redis.delete(*journal_keys(token))
+    return reaped
+
+
+# --------------------------------------------------------------------------- outcomes
+def _apply_outcomes(token: str, outcomes: list[dict]) -> None:
+    """Write answers (and releases) to rows this token still holds, in one statement."""
+    if not outcomes:
+        return
+    ops = connection.ops
+    table = Delivery._meta.db_table
+    pg = connection.vendor == "postgresql"
+    casts = ("::bigint", "::varchar", "::int", "::text", "::varchar", "::timestamptz",
+             "::timestamptz", "::varchar", "::int", "::varchar", "::timestamptz") if pg \
+        else ("",) * 11
+    row_sql = "(" + ", ".join(f"%s{c}" for c in casts) + ")"
+    params: list = []
+    for o in outcomes:
+        at = ops.adapt_datetimefield_value(datetime.fromtimestamp(o["at"], UTC))
+        nxt = ops.adapt_datetimefield_value(datetime.fromtimestamp(o["nx"], UTC)) \
+            if o.get("nx") else None
+        dispatched = ops.adapt_datetimefield_value(datetime.fromtimestamp(o["dsp"], UTC)) \
+            if o.get("dsp") else None
+        params += [o["id"], o["st"], o.get("code"), o.get("text", ""), o.get("relay", ""),
+                   at, nxt, o.get("mid", ""), o.get("att", 0), o.get("by", token), dispatched]
+    values = ", ".join([row_sql] * len(outcomes))
+    sql = (
+        f"UPDATE {table} SET state = v.column2, "  # noqa: S608
+        f"last_code = COALESCE(v.column3, {table}.last_code), "
+        "last_reply = v.column4, "
+        f"relay = CASE WHEN v.column5 = '' THEN {table}.relay ELSE v.column5 END, "
+        f"sent_at = CASE WHEN v.column2 = 'sent' THEN v.column6 ELSE {table}.sent_at END, "
+        f"next_attempt_at = COALESCE(v.column7, {table}.next_attempt_at), "
+        f"message_id = CASE WHEN v.column8 = '' THEN {table}.message_id ELSE v.column8 END, "
+        f"attempts = {table}.attempts + v.column9, "
+        "claimed_by = v.column10, "
+        "dispatched_at = v.column11 "
+        f"FROM (VALUES {values}) AS v "
+        f"WHERE {table}.id = v.column1 AND {table}.claimed_by = %s AND {table}.state = 'claimed'"
+    )
+    attempts = [
+        DeliveryAttempt(delivery_id=o["id"], at=datetime.fromtimestamp(o["at"], UTC),
+                        relay=o.get("relay", ""), code=o.get("code"),
+                        enhanced_code=o.get("enh", ""), text=o.get("text", ""),
+                        kind=o.get("kind", ""), outcome=o["st"])
+        for o in outcomes if o.get("att")
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [*params, token])
+        if attempts:
+            DeliveryAttempt.objects.bulk_create(attempts)
+
+
+# --------------------------------------------------------------------------- the engine
+class _NotSent(Exception):
+    """The session failed before the message data went out: surely not sent."""
+
+
+class _MaybeSent(Exception):
+    """The session failed after the data went out, before the answer: possibly sent."""
+
+
+class _AllRelaysDown(Exception):
+    pass
+
+
+class _StopBatch(Exception):
+    pass
+
+
+@dataclass
+class _Prepared:
+    mailing_id: int
+    pool: str
+    composer: Composer
+    keys: list
+    relays: list[RelayConfig]
+    expires_at: float
+    made_at: float = field(default_factory=time.monotonic)
+
+
+_prepared: dict[int, _Prepared] = {}
+_sessions: dict[str, smtplib.SMTP] = {}
+_relay_down: dict[str, float] = {}  # relay key -> unix time it may be tried again
+
+
+def _prepare(mailing_id: int) -> _Prepared:
+    found = _prepared.get(mailing_id)
+    if found and time.monotonic() - found.made_at < PREPARED_TTL_S:
+        return found
+    conf = sending_conf.get()
+    mailing = Mailing.objects.select_related("pool").get(id=mailing_id)
+    pool = mailing.pool.name if mailing.pool else RelayPool.Purpose.BULK.value
+    composer = Composer(
+        mailing_id=mailing.id, from_email=mailing.from_email, subject=mailing.subject_template,
+        text=mailing.text_template, html=mailing.html_template, reply_to=mailing.reply_to,
+        list_id=mailing.list_id,
+        feedback_id=f"{mailing.id}:{pool}:newsletter:{conf.feedback_id_sender}",
+    )
+    started = mailing.started_at or timezone.now()
+    prepared = _Prepared(
+        mailing_id=mailing.id, pool=pool, composer=composer,
+        keys=dkim.keys_for(composer.from_domain, conf.dkim_key_dir,
+                           (conf.dkim_selector, conf.dkim_ed25519_selector)),
+        relays=relays_for_pool(mailing.pool),
+        expires_at=(started + timedelta(hours=mailing.max_age_hours)).timestamp(),
+    )
+    _prepared[mailing_id] = prepared
+    return prepared
+
+
+def _relay_key(pool: str, relay: RelayConfig) -> str:
+    return f"{pool}:{relay.name}:{relay.host}:{relay.port}"
+
+
+def _quote_periods(data: bytes) -> bytes:
+    data = data.replace(b"\r\n.", b"\r\n..")
+    return b"." + data if data.startswith(b".") else data
+
+
+def _transaction(session: smtplib.SMTP, mail_from: str, rcpt: str,
+                 data: bytes) -> tuple[int, str]:
+    """One SMTP transaction; raises _NotSent or _MaybeSent when the session breaks."""
+    try:
+        code, reply = session.mail(mail_from)
+        if code != 250:
+            session.rset()
+            return code, reply.decode("utf-8", "replace")
+        code, reply = session.rcpt(rcpt)
+        if code not in (250, 251):
+            session.rset()
+            return code, reply.decode("utf-8", "replace")
+        session.putcmd("data")
+        code, reply = session.getreply()
+        if code != 354:
+            session.rset()
+            return code, reply.decode("utf-8", "replace")
+    except (OSError, smtplib.SMTPException) as error:
+        raise _NotSent(str(error)) from error
+    try:
+        payload = _quote_periods(data)
+        if not payload.endswith(b"\r\n"):
+            payload += b"\r\n"
+        session.send(payload + b".\r\n")
+        code, reply = session.getreply()
+    except (OSError, smtplib.SMTPException) as error:
+        raise _MaybeSent(str(error)) from error
+    return code, reply.decode("utf-8", "replace")
+
+
+class _Run:
+    """One claimed batch, sent by one worker process."""
+
+    def __init__(self, token: str, journal: Journal, deadline: float):
+        self.conf = sending_conf.get()
+        self.token = token
+        self.journal = journal
+        self.deadline = deadline
+        self.pending: list[dict] = []
+        self.previous: dict | None = None
+        self.throttled: dict[str, float] = {}
+        self.requeue: list[tuple[int, float]] = []
+        self.stats: dict[str, int] = defaultdict(int)
+
+    # -- records
+    def outcome(self, delivery_id: int, state: str, *, code: int | None = None, text: str = "",
+                relay: str = "", next_at: float | None = None, message_id: str = "",
+                counted: bool = True, kind: str = "", journal: bool = True,
+                requeue: bool = False) -> None:
+        record = {"id": delivery_id, "st": state, "code": code, "text": text[:2000],
+                  "relay": relay, "at": time.time(), "nx": next_at, "mid": message_id,
+                  "att": 1 if counted else 0, "kind": kind, "enh": enhanced_status(text)}
+        if state in (S.QUEUED, S.DEFERRED) and not counted:
+            record["by"] = ""  # released: no longer claimed
+            if requeue and next_at is not None and next_at - time.time() < REQUEUE_SOON_S:
+                record["dsp"] = time.time()  # re-enqueued below; not the sweeper's
+                self.requeue.append((delivery_id, next_at))
+        self.stats[state] += 1
+        self.pending.append(record)
+        if journal:
+            self.previous = record
+        if len(self.pending) >= FLUSH_EVERY:
+            self.flush()
+
+    def release(self, delivery_id: int, state: str, next_at: float, reason: str,
+                requeue: bool = True) -> None:
+        self.outcome(delivery_id, state, text=reason, next_at=next_at, counted=False,
+                     journal=False, requeue=requeue)
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        pending, self.pending = self.pending, []
+        _apply_outcomes(self.token, pending)
+        if self.previous is not None and self.previous in pending:
+            self.previous = None  # in the database now: no need to journal it
+        try:
+            self.journal.clear_done()
+        except RedisError:
+            pass  # stale journal entries are harmless: rows no longer claimed are skipped
+
+    # -- the loop
+    def run(self, rows: list[tuple]) -> None:
+        leftover: list[int] = []
+        stop_reason = ""
+        for mailing_id, group in groupby(rows, key=lambda r: r[1]):
+            group = list(group)
+            if stop_reason:
+                leftover += [r[0] for r in group]
+                continue
+            prepared = _prepare(mailing_id)
+            suppressed = suppressed_among(r[3] for r in group)
+            try:
+                contexts = recipient_contexts([r[2] for r in group if r[2] is not None])
+            except RuntimeError:
+                contexts = {}
+            for index, row in enumerate(group):
+                try:
+                    self.send_one(prepared, row, suppressed, contexts)
+                except _StopBatch as stop:
+                    stop_reason = str(stop)
+                    leftover += [r[0] for r in group[index:]]
+                    break
+        now = time.time()
+        for delivery_id in leftover:
+            # Lease ending: straight back to a worker. Redis down: the sweeper re-dispatches.
+            self.release(delivery_id, S.QUEUED, now, stop_reason,
+                         requeue=stop_reason == LEASE_ENDING)
+        self.flush()
+
+    def send_one(self, prepared: _Prepared, row: tuple, suppressed: set,
+                 contexts: dict) -> None:
+        delivery_id, _, subscription_id, address, provider, _attempts = row
+        if address in suppressed:
+            self.outcome(delivery_id, S.SUPPRESSED, text="address suppressed", counted=False,
+                         journal=False)
+            return
+        now = time.time()
+        if now >= prepared.expires_at:
+            self.outcome(delivery_id, S.EXPIRED, text="mailing older than its max age",
+                         counted=False, journal=False)
+            return
+        if time.monotonic() > self.deadline:
+            raise _StopBatch(LEASE_ENDING)
+        try:
+            decision = gate.may_send(provider, prepared.pool)
+        except RedisError as error:
+            raise _StopBatch(f"redis unavailable: {error}") from error
+        if not decision.allowed:
+            self.release(delivery_id, S.DEFERRED, decision.wait_until or now + 60,
+                         f"provider paused: {decision.reason}")
+            return
+        if self.throttled.get(provider, 0) > now:
+            self.release(delivery_id, S.QUEUED, self.throttled[provider], "throttled")
+            return
+        relay = self.pick_relay(prepared)
+        if relay is None:
+            self.release(delivery_id, S.DEFERRED, now + self.conf.relay_down_s,
+                         "all relays of the pool are down")
+            return
+        buckets = [
+            Bucket.per_second(f"pool:{prepared.pool}", self.conf.pool_rate_per_s),
+            Bucket.per_second(f"relay:{_relay_key(prepared.pool, relay)}", relay.max_rate_per_s),
+            Bucket.per_second(f"provider:{prepared.pool}:{provider}",
+                              decision.rate or self.conf.provider_rate_per_s),
+        ]
+        try:
+            wait = self.journal.take(delivery_id, self.previous, buckets)
+        except RedisError as error:
+            raise _StopBatch(f"redis unavailable: {error}") from error
+        self.previous = None
+        if wait > 0:
+            self.throttled[provider] = now + wait
+            self.release(delivery_id, S.QUEUED, now + wait, "throttled")
+            return
+        composer = prepared.composer
+        message_id = composer.message_id(delivery_id)
+        context = contexts.get(subscription_id) or {"email": address,
+                                                   "subscriber": {"email": address}}
+        if self.conf.unsubscribe_mailto_domain:
+            context = {**context, "unsubscribe_mailto": verp.encode(
+                delivery_id, self.conf.unsubscribe_mailto_domain, prefix="unsubscribe")}
+        data = dkim.sign(composer.compose(context, to=address, message_id=message_id),
+                         prepared.keys)
+        return_path = verp.encode(delivery_id, self.conf.bounce_domain)
+        try:
+            code, text, relay_label = self.transmit(prepared, relay, return_path, address, data)
+        except _AllRelaysDown:
+            self.outcome(delivery_id, S.DEFERRED, text="all relays of the pool are down",
+                         next_at=now + self.conf.relay_down_s, counted=False)
+            return
+        except _MaybeSent as error:
+            self.outcome(delivery_id, S.REVIEW, relay=error.args[1], message_id=message_id,
+                         text=f"possibly sent: connection lost after DATA ({error.args[0]})")
+            return
+        self.answer(prepared, delivery_id, address, provider, code, text, relay_label,
+                    message_id, _attempts)
+
+    def answer(self, prepared, delivery_id, address, provider, code, text, relay, message_id,
+               attempts) -> None:
+        if 200 <= code < 300:
+            self.outcome(delivery_id, S.SENT, code=code, text=text, relay=relay,
+                         message_id=message_id, kind="delivered")
+            return
+        result = record_smtp_answers([SmtpAnswer(delivery_id, address, provider, prepared.pool,
+                                                 relay, code, text)])[0]
+        kind = result.get("kind", "unknown")
+        if code < 500 or kind == "block":
+            delay = RETRY_SCHEDULE[min(attempts, len(RETRY_SCHEDULE) - 1)]
+            next_at = time.time() + delay.total_seconds()
+            state = S.DEFERRED if next_at < prepared.expires_at else S.EXPIRED
+        else:
+            state, next_at = (S.BOUNCED if kind == "hard" else S.FAILED), None
+        self.outcome(delivery_id, state, code=code, text=text, relay=relay, next_at=next_at,
+                     message_id=message_id, kind=kind)
+
+    # -- relays and sessions
+    def pick_relay(self, prepared: _Prepared) -> RelayConfig | None:
+        now = time.time()
+        for relay in prepared.relays:
+            if _relay_down.get(_relay_key(prepared.pool, relay), 0) <= now:
+                return relay
+        return None
+
+    def mark_down(self, prepared: _Prepared, relay: RelayConfig, reason: str) -> None:
+        key = _relay_key(prepared.pool, relay)
+        _relay_down[key] = time.time() + self.conf.relay_down_s
+        close_quietly(_sessions.pop(key, None))
+        logger.warning("relay.down", extra={"relay": relay.label, "reason": reason})
+        try:
+            get_redis().set(f"sending:relay-down:{key}", reason[:500], ex=self.conf.relay_down_s)
+        except RedisError:
+            pass
+
+    def transmit(self, prepared: _Prepared, first: RelayConfig, mail_from: str, rcpt: str,
+                 data: bytes) -> tuple[int, str, str]:
+        relays = [first] + [r for r in prepared.relays if r is not first]
+        for relay in relays:
+            key = _relay_key(prepared.pool, relay)
+            if relay is not first and _relay_down.get(key, 0) > time.time():
+                continue
+            for fresh in (False, True):
+                session = _sessions.get(key)
+                reused = session is not None
+                if session is None:
+                    try:
+                        session = open_session(relay, timeout=self.conf.smtp_timeout_s)
+                    except RelayUnavailable as error:
+                        self.mark_down(prepared, relay, str(error))
+                        break
+                    _sessions[key] = session
+                try:
+                    code, text = _transaction(session, mail_from, rcpt, data)
+                except _NotSent as error:
+                    close_quietly(_sessions.pop(key, None))
+                    if reused and not fresh:
+                        continue  # a stale kept-alive session: retry on a new one
+                    self.mark_down(prepared, relay, str(error))
+                    break
+                except _MaybeSent as error:
+                    close_quietly(_sessions.pop(key, None))
+                    raise _MaybeSent(str(error), relay.label) from error
+                if code == 421:
+                    close_quietly(_sessions.pop(key, None))
+                return code, text, relay.label
+        raise _AllRelaysDown()
+
+
+def _refresh_relay_health(relays: Iterable[tuple[str, RelayConfig]]) -> None:
+    """Learn which relays other workers found down (one Redis call per batch)."""
+    keys = [_relay_key(pool, relay) for pool, relay in relays]
+    if not keys:
+        return
+    values = get_redis().mget([f"sending:relay-down:{k}" for k in keys])
+    now = time.time()
+    for key, value in zip(keys, values, strict=True):
+        if value is not None:
+            _relay_down[key] = max(_relay_down.get(key, 0), now + 1)
+        elif _relay_down.get(key, 0) > now + 1:
+            pass  # our own fresher knowledge
+
+
+def deliveries_send(delivery_ids: list[int]) -> dict:
+    """Claim what is still sendable among ``delivery_ids`` and send it. Idempotent."""
+    conf = sending_conf.get()
+    token = uuid.uuid4().hex
+    try:
+        journal = Journal(get_redis(), token)
+        journal.open()
+    except RedisError as error:
+        logger.warning("send.redis_unavailable", extra={"error": str(error)})
+        return {"claimed": 0, "reason": "redis unavailable"}
+    deadline = time.monotonic() + conf.claim_lease_s * 0.8
+    now = timezone.now()
+    claimed = Delivery.objects.filter(
+        id__in=delivery_ids, state__in=[S.QUEUED, S.DEFERRED], next_attempt_at__lte=now,
+        mailing__state=Mailing.State.SENDING,
+    ).update(state=S.CLAIMED, claimed_by=token, claimed_at=now)
+    if not claimed:
+        journal.close()
+        return {"claimed": 0}
+    rows = list(Delivery.objects.filter(claimed_by=token, state=S.CLAIMED)
+                .order_by("mailing_id", "provider", "id")
+                .values_list("id", "mailing_id", "subscription_id", "address", "provider",
+                             "attempts"))
+    try:
+        mailings = {r[1] for r in rows}
+        _refresh_relay_health((p.pool, relay) for p in map(_prepare, mailings)
+                              for relay in p.relays)
+    except RedisError:
+        pass
+    run = _Run(token, journal, deadline)
+    run.run(rows)
+    try:
+        journal.close()
+    except RedisError:
+        pass  # the rows are written; a leftover journal names no claimed row
+    if run.requeue:
+        from sending.tasks import deliveries_send_batch
+
+        wait = max(0.05, max(t for _, t in run.requeue) - time.time())
+        deliveries_send_batch.apply_async(([i for i, _ in run.requeue],), countdown=wait)
+    return {"claimed": claimed, **run.stats}
+
+
+def reset_process_state() -> None:
+    """Forget cached mailings, sessions and relay health (tests; after relay edits)."""
+    for session in _sessions.values():
+        close_quietly(session)
+    _sessions.clear()
+    _prepared.clear()
+    _relay_down.clear()
+    gate.forget()
