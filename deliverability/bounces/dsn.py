@@ -101,7 +101,7 @@ def parse_fields(text: str) -> tuple[dict[str, str], list[DsnRecipient]]:
                     recipients.append(cur)
                 cur.final = addr
             else:
-                if cur.original or cur.final:
+                if cur.original or (cur.final and (cur.status or cur.diagnostic)):
                     cur = DsnRecipient()
                     recipients.append(cur)
                 cur.original = addr

@@ -17,7 +17,7 @@ from email.header import decode_header
 
 MAX_DEPTH = 6  # nested multiparts deeper than this are treated as text
 MAX_PARTS = 64
-MAX_HEADER_LINES = 2000
+MAX_HEADER_BYTES = 256 * 1024  # a header block beyond this is junk, not a report
 
 _HEADER_LINE = re.compile(r"([!-9;-~]+)[ \t]*:[ \t]*(.*)")
 _PARAM = re.compile(r';\s*([\w\-*]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))')
@@ -44,6 +44,10 @@ def split_head_body(text: str) -> tuple[str, str]:
     return text[:idx], text[idx + 2 :]
 
 
+_HEADER_FIELD = re.compile(r"^([!-9;-~]+)[ \t]*:[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)", re.M)
+_FOLD = re.compile(r"\n[ \t]+")
+
+
 def parse_headers(head: str) -> dict[str, str]:
     """Unfold and read headers; names lower-cased, first occurrence wins.
 
@@ -51,25 +55,13 @@ def parse_headers(head: str) -> dict[str, str]:
     header block still yields the headers it has.
     """
     out: dict[str, str] = {}
-    name = None
-    value: list[str] = []
-    for n, line in enumerate(head.split("\n")):
-        if n > MAX_HEADER_LINES:
-            break
-        if line[:1] in (" ", "\t"):
-            if name is not None:
-                value.append(line.strip())
-            continue
-        m = _HEADER_LINE.match(line)
-        if name is not None and name not in out:
-            out[name] = " ".join(value)
-        if m is None:
-            name = None
-            continue
+    if len(head) > MAX_HEADER_BYTES:
+        head = head[:MAX_HEADER_BYTES]
+    for m in _HEADER_FIELD.finditer(head):
         name = m.group(1).lower()
-        value = [m.group(2).strip()]
-    if name is not None and name not in out:
-        out[name] = " ".join(value)
+        if name not in out:
+            value = m.group(2)
+            out[name] = _FOLD.sub(" ", value).strip() if "\n" in value else value.strip()
     return out
 
 
@@ -95,7 +87,7 @@ def decode_words(value: str) -> str:
             else:
                 out.append(chunk)
         return "".join(out)
-    except Exception:  # noqa: BLE001 - a bad encoded word keeps its raw form
+    except Exception:
         return value
 
 
@@ -131,23 +123,20 @@ def decode_body(body: str, cte: str, charset: str | None) -> str:
 
 
 def _split_multipart(body: str, boundary: str) -> list[str]:
+    """Body parts between ``--boundary`` lines (a missing close delimiter is tolerated)."""
     delim = "--" + boundary
+    text = "\n" + body
     chunks: list[str] = []
-    current: list[str] | None = None
-    for line in body.split("\n"):
-        if line.startswith(delim):
-            rest = line[len(delim) :]
-            if current is not None:
-                chunks.append("\n".join(current))
-            if rest.startswith("--"):
-                current = None
-                break
-            current = []
-            continue
-        if current is not None:
-            current.append(line)
-    if current:  # truncated message without the closing delimiter
-        chunks.append("\n".join(current))
+    pos = text.find("\n" + delim)
+    while pos >= 0:
+        line_end = text.find("\n", pos + 1)
+        if text.startswith("--", pos + 1 + len(delim)):
+            break  # close delimiter
+        if line_end < 0:
+            break
+        nxt = text.find("\n" + delim, line_end)
+        chunks.append(text[line_end + 1 : nxt if nxt >= 0 else len(text)])
+        pos = nxt
     return chunks
 
 

@@ -12,22 +12,16 @@ ADDRESS = re.compile(
 # "550 5.1.1 text", "550-5.1.1 text", "550 text", "#5.1.1"
 _REPLY = re.compile(r"(?<![\d.\-])([245]\d\d)(?:[ \-]|$)(?:#?([245]\.\d{1,3}\.\d{1,3})\b)?")
 _STATUS_ANY = re.compile(r"(?<![\d.])#?([245]\.\d{1,3}\.\d{1,3})(?![\d.]*\d)")
-_COMMANDS = (
-    (re.compile(r"\b(?:end of data|final data|data command|after data|our data|"
-                r"\bdata\b(?= command)|message content|after end of message)", re.I), "DATA"),
-    (re.compile(r"\brcpt(?:[ _]to)?\b|\brecipient address rejected\b", re.I), "RCPT"),
-    (re.compile(r"\bmail(?:[ _]from)\b|\bsender was rejected\b|\bsender address rejected\b",
-                re.I), "MAIL"),
-    (re.compile(r"\b(?:helo|ehlo)\b", re.I), "HELO"),
-    (re.compile(r"\b(?:initial connection|greeting|connect(?:ion)? to)\b", re.I), "CONN"),
-)
 _COMMAND_CONTEXT = re.compile(
     r"(?:after|in reply to|did not like our|while (?:talking|sending)|error (?:after|at)|"
     r"responding to|response to|rejected (?:at|after|by)|\[)\s*(?:the\s+)?"
-    r"(?:(end of data|final data|data|rcpt to|rcpt_to|mail from|mail_from|helo|ehlo|"
-    r"initial connection|message content|connect)\b)", re.I)
-_QMAIL_MAIL = re.compile(r"sender was rejected|connected to .{1,80} but sender", re.I)
-_QMAIL_CONN = re.compile(r"(?:greeting failed|connected to .{1,80} but greeting)", re.I)
+    r"(?:(end of data|final data|data|rcpt to|rcpt_to|rcpt|mail from|mail_from|helo|ehlo|"
+    r"initial connection|message content|connect)\b)|>>> ?(data|rcpt|mail|helo|ehlo)\b|"
+    r"\b(?:in|at) (rcpt to|mail from|data)\b|\bsmtp:(rcpt|mail|data)\b")
+_RCPT_HINT = re.compile(r"does not like recipient|\brcpt_to\b")
+_QMAIL_MAIL = re.compile(r"sender was rejected|connected to .{1,80} but sender")
+_QMAIL_CONN = re.compile(r"(?:greeting failed|connected to .{1,80} but greeting)")
+_QMAIL_HELO = re.compile(r"but my name was rejected")
 _HOST_SAID = re.compile(
     r"(?:host|server|mta)\s+([A-Za-z0-9.\-]+\.[A-Za-z]{2,}|\[[0-9a-fA-F.:]+\])"
     r"(?:\s*\[([0-9a-fA-F.:]+)\])?\s*(?:said|says|:|replied|refused|returned)", re.I)
@@ -57,9 +51,10 @@ def any_status(text: str) -> str:
 
 def command(text: str) -> str:
     """The SMTP command an error answered, when the text names it."""
+    text = text.lower()
     m = _COMMAND_CONTEXT.search(text)
     if m:
-        word = m.group(1).lower().replace("_", " ")
+        word = next(g for g in m.groups() if g).lower().replace("_", " ")
         if word in ("end of data", "final data", "data", "message content"):
             return "DATA"
         if word.startswith("rcpt"):
@@ -69,10 +64,14 @@ def command(text: str) -> str:
         if word in ("helo", "ehlo"):
             return "HELO"
         return "CONN"
+    if _RCPT_HINT.search(text):
+        return "RCPT"
     if _QMAIL_MAIL.search(text):
         return "MAIL"
     if _QMAIL_CONN.search(text):
         return "CONN"
+    if _QMAIL_HELO.search(text):
+        return "HELO"
     return ""
 
 

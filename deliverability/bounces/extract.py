@@ -1,0 +1,403 @@
+"""Turn a raw message into a Report: which format it is and what it says per recipient.
+
+Order of trust: structured fields first (RFC 5965 feedback reports, RFC 3464
+delivery-status groups, X-Failed-Recipients), then the layouts MTAs use for
+human-readable bounces, then RFC 3834 auto-replies. Nothing here decides a reason
+except where the format itself says it (feedback, vacation).
+"""
+
+from __future__ import annotations
+
+import re
+
+from . import mime, textscan
+from .dsn import clean_address, normal_status, parse_fields, strip_type
+from .model import Failure, Report
+
+_REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status")
+_ORIGINAL_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers",
+                   "message/rfc822-headers", "message/global-headers", "message/partial")
+_HTML_TAG = re.compile(r"<(?:br|/p|/div|/tr|/li|p|div|tr|li)\b[^>]*>|<[^>]+>", re.I)
+_HTML_ENTITY = {"&nbsp;": " ", "&lt;": "<", "&gt;": ">", "&amp;": "&", "&quot;": '"', "&#39;": "'"}
+
+# Lines that start the copy of the returned message in a plain-text bounce.
+_ORIGINAL_MARK = re.compile(
+    r"^[ \t>]*(?:-{2,}|\*{2,}|={2,}|_{2,})?[ \t]*(?:"
+    r"below this line is a copy of the message|this is a copy of the message|"
+    r"original message(?: follows| was| header| headers)?|unsent message follows|"
+    r"returned message|the original message (?:was received|headers? (?:is|are))|"
+    r"message headers follow|below is a copy of the original message|"
+    r"the (?:first|header of the) (?:\d+ lines? of the )?(?:original )?message|"
+    r"original mail as follows|headers of the original message|"
+    r"copy of the original message|this is the original message|"
+    r"returned mail follows|mensaje original|message d'origine|"
+    r"original message header follows|the original message's headers|"
+    r"(?:undelivered|rejected) message(?: headers)? follows)"
+    r"[^\n]*$", re.I | re.M)
+_HEADER_START = re.compile(
+    r"^(?:Return-Path|Received|Message-I[Dd]|DKIM-Signature|Delivered-To|X-Received|"
+    r"ARC-Seal|X-Google-Smtp-Source|Authentication-Results|X-Originating-IP|"
+    r"X-Mailer|User-Agent)[ \t]*:|^Content-Type: message/rfc822", re.M | re.I)
+_DAEMON = re.compile(
+    r"mailer-daemon|mailer_daemon|postmaster|mail delivery|mmdf|smtp gateway|"
+    r"bounce|mail ?administrator|mailerdaemon|\bdaemon\b|delivery (?:status|subsystem)|"
+    r"nobody@|no-?reply|notify|ms exchange|lotus domino|root@|post_master", re.I)
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|undelivered|delivery (?:status|fail|report|problem|notification|error)|"
+    r"returned mail|return(?:ed|ing) (?:message|mail)|failure notice|mail delivery failed|"
+    r"could not be delivered|delivery has failed|non[- ]?remis|nondeliver|non-deliver|"
+    r"mail failure|mail system error|failed mail|rejected|unzustellbar|not delivered|"
+    r"warning: could not send|message not delivered|delivery notification|delayed mail|"
+    r"delivery delayed|mail (?:could not|couldn't) be delivered|error sending|bounce|"
+    r"no se pudo entregar|delivery failure|permanent error|loop alert|"
+    r"\u30e1\u30fc\u30eb\u30a8\u30e9\u30fc|\u914d\u4fe1\u30a8\u30e9\u30fc|"
+    r"\u304a\u5c4a\u3051\u3067\u304d\u307e\u305b\u3093\u3067\u3057\u305f|"
+    r"\u8fd4\u4fe1|\u9001\u4fe1\u30a8\u30e9\u30fc|\u30a8\u30e9\u30fc|\u5c4a\u304b", re.I)
+_AUTOREPLY_SUBJECT = re.compile(
+    r"^\s*(?:auto(?:matic)?[ \-_]?(?:reply|response|answer|antwort)|auto:|autoreply|"
+    r"out of (?:the )?office|on vacation|vacation|away from|abwesenheit|"
+    r"r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica|autosvar|"
+    r"automatisch(?:e)? antwort|absence|I am (?:out|away))", re.I)
+_AUTOREPLY_BODY = re.compile(
+    r"out of (?:the )?office|on vacation|away from (?:my|the) (?:desk|office)|"
+    r"will be (?:out|away|traveling|travelling|back)|limited access to (?:e-?mail|my)|"
+    r"I am (?:currently )?(?:out|away|on leave)|auto(?:matic)?[ -]?reply|"
+    r"will respond .{0,40}(?:return|when I)|only sleeping|abwesend", re.I)
+_X_FAILED = ("x-failed-recipients", "x-failed-recipient")
+
+
+def _html_to_text(html: str) -> str:
+    text = _HTML_TAG.sub(lambda m: "\n" if m.group(0)[1:2] not in ("/", "") or
+                         m.group(0).lower().startswith(("</p", "</div", "</tr", "</li", "<br"))
+                         else "", html)
+    for k, v in _HTML_ENTITY.items():
+        text = text.replace(k, v)
+    return text
+
+
+_QUOTED = re.compile(r"^> ?", re.M)
+
+
+def _unquote(text: str) -> str:
+    """A bounce forwarded inline ("> " on most lines) reads like the bounce itself."""
+    lines = text.count("\n") + 1
+    if lines > 4 and text.count("\n>") > lines // 2:
+        return _QUOTED.sub("", text)
+    return text
+
+
+def cut_original(text: str) -> tuple[str, str]:
+    """Split a text bounce into (notice, copy of the original message)."""
+    best = len(text)
+    m = _ORIGINAL_MARK.search(text)
+    if m:
+        best = m.start()
+    m = _HEADER_START.search(text, 0, best)
+    if m and m.start() > 0:
+        best = m.start()
+    return text[:best], text[best:]
+
+
+def _addr_of(value: str) -> str:
+    found = textscan.addresses(value or "")
+    return found[-1].lower() if found else ""
+
+
+def read(raw: bytes) -> Report:
+    """Parse ``raw`` into a Report (never raises on odd input; callers still guard)."""
+    text = mime.bytes_to_text(raw)
+    root = mime.parse_entity(text)
+    headers = root.headers
+    subject = mime.decode_words(mime.fix_8bit(headers.get("subject", "")))
+    report = Report(headers=headers, subject=subject,
+                    sender=_addr_of(mime.decode_words(headers.get("from", ""))))
+
+    notices: list[str] = []
+    statuses: list[str] = []
+    feedback: list[str] = []
+    originals: list[str] = []
+    for leaf in mime.leaves(root):
+        ct = leaf.ctype
+        if ct in _REPORT_TYPES or ct == "text/delivery-status":
+            statuses.append(leaf.text)
+        elif ct == "message/feedback-report":
+            feedback.append(leaf.text)
+        elif ct in _ORIGINAL_TYPES:
+            originals.append(leaf.text)
+        elif ct == "text/html":
+            if not any(n.strip() for n in notices):
+                notices.append(_html_to_text(leaf.text))
+        elif ct.startswith("text/") or ct == "message/disposition-notification":
+            notices.append(leaf.text)
+    notice = _unquote(mime.fix_8bit("\n".join(notices)))
+    if not originals or not statuses:
+        notice, rest = cut_original(notice)
+        if rest:
+            originals.append(rest)
+    report.notice = notice
+    report.original = "\n".join(originals)
+
+    if notice.lstrip().startswith("{") and "notificationType" in notice:
+        from .sesjson import read_ses
+        if read_ses(report, notice):
+            return report
+    _, params = mime.content_type(headers.get("content-type"))
+    if "x-hmxmroriginalrecipient:" in report.original[:4000].lower():
+        _read_jmrp(report)
+        return report
+    if feedback or params.get("report-type", "").lower() == "feedback-report":
+        _read_arf(report, "\n".join(feedback))
+        if report.failures:
+            return report
+    if statuses or ("inal-recipient:" in notice or "INAL-RECIPIENT:" in notice):
+        _read_dsn(report, "\n".join(statuses) or notice)
+        if report.failures:
+            return report
+    if _looks_like_bounce(report):
+        _read_text(report)
+        if report.failures:
+            return report
+    if _read_autoreply(report):
+        return report
+    _read_optout(report)
+    return report
+
+
+# --------------------------------------------------------------------------- formats
+
+def _read_arf(report: Report, fields_text: str) -> None:
+    fields = mime.parse_headers(fields_text.strip("\n"))
+    ftype = fields.get("feedback-type", "abuse").split()[0].lower() if fields else "abuse"
+    rcpts = [clean_address(v) for k, v in fields.items() if k in ("original-rcpt-to",)]
+    if not rcpts and report.original:
+        orig_head, _ = mime.split_head_body(report.original.lstrip("\n"))
+        to = mime.parse_headers(orig_head).get("to", "")
+        rcpts = [a for a in textscan.addresses(mime.decode_words(to))][:1]
+    if not rcpts:
+        rcpts = [""]
+    for rcpt in rcpts:
+        report.failures.append(Failure(
+            recipient=rcpt, reason="feedback", feedback_type=ftype,
+            diagnostic=textscan.squash(report.notice)[:500],
+            remote_mta=fields.get("reported-domain", "") if fields else ""))
+    report.form = "arf"
+
+
+def _read_jmrp(report: Report) -> None:
+    """Microsoft JMRP complaints: the reported message carries X-HmXmrOriginalRecipient."""
+    head, _ = mime.split_head_body(report.original.lstrip("\n"))
+    fields = mime.parse_headers(head)
+    rcpt = clean_address(fields.get("x-hmxmroriginalrecipient", ""))
+    report.failures.append(Failure(recipient=rcpt, reason="feedback", feedback_type="abuse",
+                                   diagnostic=textscan.squash(report.subject)))
+    report.form = "arf"
+
+
+def _read_dsn(report: Report, text: str) -> None:
+    message, groups = parse_fields(text)
+    report.reporting_mta = strip_type(message.get("reporting-mta", ""))[1]
+    wanted = [g for g in groups if g.final or g.original]
+    for g in wanted:
+        f = Failure(recipient=(g.final or g.original), action=g.action, status=g.status,
+                    diagnostic=textscan.squash(g.diagnostic), diag_type=g.diag_type,
+                    remote_mta=g.remote_mta, context=report.notice)
+        if g.original and g.final and g.original.lower() != g.final.lower():
+            f.alias = g.original
+        if not f.recipient or "@" not in f.recipient:
+            # Final-Recipient without a domain (local delivery): use the original
+            f.recipient = g.original or f.recipient
+        _fill_from_text(f, report)
+        report.failures.append(f)
+    if report.failures:
+        report.form = "dsn"
+        _merge_duplicates(report)
+
+
+def _fill_from_text(f: Failure, report: Report) -> None:
+    """Complete a DSN group from the notice text where the fields are thin."""
+    block = _block_for(report.notice, f.recipient)
+    if not f.diagnostic and block:
+        f.diagnostic = textscan.squash(block)
+    diag = f.diagnostic
+    code, status = textscan.reply_code(diag)
+    f.smtp_code = code
+    status = status or textscan.any_status(diag)
+    if not f.status or (f.status.endswith(".0.0") and status[:1] == f.status[:1]
+                        and not status.endswith(".0.0")):
+        f.status = status or f.status  # the remote's own code is more precise than x.0.0
+    f.command = textscan.command(diag) or (textscan.command(block) if block else "")
+    if not f.remote_mta:
+        f.remote_mta = textscan.remote_host(block or diag)
+
+
+def _block_for(notice: str, address: str) -> str:
+    """Text near ``address`` in the notice (its paragraph and the next one)."""
+    if not address:
+        return ""
+    idx = notice.lower().find(address.lower())
+    if idx < 0:
+        return ""
+    end = notice.find("\n\n", idx)
+    if end >= 0:
+        nxt = notice.find("\n\n", end + 2)
+        end = nxt if 0 <= nxt - end < 1200 else end
+    chunk = notice[idx : end if end >= 0 else idx + 1500]
+    return chunk[len(address) :][:1500]
+
+
+def _merge_duplicates(report: Report) -> None:
+    seen: dict[str, Failure] = {}
+    out = []
+    for f in report.failures:
+        key = f.recipient.lower()
+        if key and key in seen:
+            prev = seen[key]
+            for name in ("diagnostic", "status", "smtp_code", "action", "remote_mta", "command"):
+                if not getattr(prev, name) and getattr(f, name):
+                    setattr(prev, name, getattr(f, name))
+            continue
+        seen[key] = f
+        out.append(f)
+    report.failures = out
+
+
+def _looks_like_bounce(report: Report) -> bool:
+    h = report.headers
+    if any(k in h for k in _X_FAILED):
+        return True
+    frm = h.get("from", "") + " " + h.get("return-path", "")
+    if _DAEMON.search(frm) or _BOUNCE_SUBJECT.search(report.subject):
+        return True
+    return bool(report.notice) and bool(_TEXT_FAILURE.search(report.notice))
+
+
+_TEXT_FAILURE = re.compile(
+    r"could not be delivered|was not delivered|couldn't be delivered|"
+    r"unable to deliver|undeliverable|delivery (?:has )?failed|permanent(?:ly)? (?:error|fatal)|"
+    r"following (?:address|recipient)[^\n]{0,20}(?:failed|could not)|"
+    r"did not reach the following|delivery to the following recipient", re.I)
+
+# A line that names a failed recipient and what may follow it on that line:
+# "addr", "<addr>:", "\"addr\":", ">>> addr", "addr on <date>", "addr [reason]",
+# "550 addr... reason" (sendmail transcripts), "addr: reason" (OpenSMTPD).
+_BLOCK_START = re.compile(
+    r"^[ \t>*\-]*(?:\d{3}[ \-](?:\d\.\d{1,3}\.\d{1,3} )?)?[<\"']?(?P<a>"
+    + textscan.ADDRESS.pattern + r")[>\"']?(?P<rest>(?:\.\.\.|:|\s+\S|[ \t]*$)[^\n]*)$", re.M)
+# "550 <addr>... User unknown": sendmail's transcript line for a refused RCPT TO.
+_TRANSCRIPT_RCPT = re.compile(
+    r"^[ \t>]*[45]\d\d[ \-](?:[45]\.\d{1,3}\.\d{1,3} )?<[^>\s]+@[^>\s]+>\.\.\. ")
+_SENTENCE_RCPT = re.compile(
+    r"(?:delivering your (?:mail|message) to|(?:could not|couldn't|can ?not|cannot|unable to) "
+    r"(?:be )?deliver(?:ed)?(?: your message| the message| this message)?(?: to)?:?|"
+    r"delivery to|message to|recipient:?|recipients?:|address(?:es)?:|userid:|rcpt to:?|"
+    r"addressed to|destinataire|for)\s*<?(?P<a>" + textscan.ADDRESS.pattern + r")>?",
+    re.I)
+
+
+def _read_text(report: Report) -> None:
+    notice = report.notice
+    own = {report.sender, _addr_of(report.headers.get("to", "")),
+           _addr_of(report.headers.get("reply-to", ""))}
+    own.discard("")
+    blocks: list[tuple[str, list[str]]] = []
+    order: dict[str, int] = {}
+    lines = notice.split("\n")
+    current: list[str] | None = None
+    for line in lines:
+        m = _BLOCK_START.match(line)
+        addr = m.group("a").lower() if m else ""
+        if m and addr != report.sender and not _is_daemon_addr(addr):
+            if addr in order:
+                current = blocks[order[addr]][1]
+            else:
+                order[addr] = len(blocks)
+                current = []
+                blocks.append((addr, current))
+            rest = m.group("rest").strip()
+            if rest:
+                current.append(line.strip())
+                if _TRANSCRIPT_RCPT.match(line):
+                    current.append("(in reply to RCPT TO command)")
+            continue
+        if current is not None and len(current) < 40:
+            current.append(line)
+    if not blocks:
+        for m in _SENTENCE_RCPT.finditer(notice):
+            addr = m.group("a").lower()
+            if addr not in own and not _is_daemon_addr(addr) and addr not in order:
+                order[addr] = len(blocks)
+                blocks.append((addr, [notice[m.end() : m.end() + 1500]]))
+    failed = []
+    for k in _X_FAILED:
+        if k in report.headers:
+            failed = [a.lower() for a in textscan.addresses(report.headers[k])]
+            break
+    if failed:
+        texts = {a: "\n".join(b) for a, b in blocks}
+        pairs = [(a, texts.get(a, "")) for a in dict.fromkeys(failed)]
+    else:
+        pairs = [(a, "\n".join(b)) for a, b in blocks]
+    if not pairs:
+        pairs = [("", "")]
+    for addr, block in pairs:
+        diag = textscan.squash(_trim_block(block)) if block else ""
+        f = Failure(recipient=addr, diagnostic=diag, context=notice)
+        code, status = textscan.reply_code(diag)
+        f.smtp_code, f.status = code, status or textscan.any_status(diag)
+        f.command = textscan.command(diag)
+        f.remote_mta = textscan.remote_host(block or notice)
+        report.failures.append(f)
+    report.form = "text"
+
+
+def _trim_block(block: str) -> str:
+    """A recipient's paragraph(s): stop at two blank lines in a row."""
+    out: list[str] = []
+    blank = 0
+    for line in block.split("\n"):
+        if not line.strip():
+            blank += 1
+            if blank >= 2 and any(x.strip() for x in out):
+                break
+            continue
+        blank = 0
+        out.append(line)
+    return "\n".join(out)
+
+
+def _is_daemon_addr(addr: str) -> bool:
+    local = addr.split("@", 1)[0]
+    return local in ("mailer-daemon", "mailer_daemon", "maildaemon")
+
+
+def _read_autoreply(report: Report) -> bool:
+    h = report.headers
+    auto = h.get("auto-submitted", "").lower()
+    flagged = ("auto-replied" in auto or "x-autoreply" in h or "x-autorespond" in h
+               or h.get("precedence", "").lower() == "auto_reply"
+               or "x-auto-response-suppress" in h or "x-autoreply-from" in h)
+    subject_hit = bool(_AUTOREPLY_SUBJECT.search(report.subject))
+    if not (subject_hit or (flagged and _AUTOREPLY_BODY.search(report.notice))):
+        return False
+    if _DAEMON.search(h.get("from", "")):
+        return False
+    rcpt = report.sender or _addr_of(h.get("reply-to", ""))
+    report.failures.append(Failure(recipient=rcpt, reason="vacation",
+                                   diagnostic=textscan.squash(report.notice)[:300]))
+    report.form = "autoreply"
+    return True
+
+
+_OPTOUT = re.compile(r"sent this (?:e-?mail|message) to unsubscribe|unsubscribe request", re.I)
+
+
+def _read_optout(report: Report) -> None:
+    """Mail clients' one-click unsubscribe mails (Apple Mail) are opt-out feedback."""
+    if report.subject.strip().lower() == "unsubscribe" or _OPTOUT.search(report.notice[:500]):
+        report.failures.append(Failure(recipient=report.sender, reason="feedback",
+                                       feedback_type="opt-out",
+                                       diagnostic=textscan.squash(report.notice)[:300]))
+        report.form = "arf"
+
+
+__all__ = ["cut_original", "normal_status", "read"]

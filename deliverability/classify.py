@@ -1,0 +1,174 @@
+"""Bounce, complaint and auto-reply classification (pure code, no database).
+
+Public entry points (contract in DESIGN.md):
+
+- ``classify_message(raw: bytes) -> list[dict]``: one result per recipient a report
+  names; ``[]`` for a message that is not a bounce, complaint or auto-reply.
+- ``classify_reply(code, text, ...) -> dict``: a synchronous SMTP answer.
+
+A *block* is a fact about the sender (reputation, policy, blocklist, rate) and
+never sets ``hard``; ``hard`` is only for an address that does not exist or moved.
+Neither function raises: anything unexpected becomes a ``kind: unknown`` result.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from deliverability.bounces import extract, textscan
+from deliverability.bounces.dsn import normal_status
+from deliverability.bounces.model import Failure, Report
+from deliverability.bounces.rules import RuleSet, ruleset
+
+log = logging.getLogger(__name__)
+
+KINDS = ("hard", "soft", "block", "complaint", "auto_reply", "delivered", "unknown")
+MAX_DIAGNOSTIC = 1000
+MAX_CONTEXT = 2000  # the notice beyond this is boilerplate or the returned message
+SENDER_STAGE = frozenset({"CONN", "HELO", "EHLO", "MAIL"})
+# Status-only reasons that a more specific text may refine (a 5.7.1 "security error"
+# whose text says "network error", a 4.4.7 "expired" that says why).
+VAGUE_STATUS_REASONS = frozenset({"securityerror", "systemerror", "expired", "networkerror",
+                                  "onhold", "undefined", "hostunknown", "userunknown"})
+
+
+def rules() -> RuleSet:
+    """The loaded rule set (cached)."""
+    return ruleset()
+
+
+def classify_message(raw: bytes) -> list[dict]:
+    """Classify a raw bounce / complaint / auto-reply message."""
+    try:
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        report = extract.read(bytes(raw))
+        rs = rules()
+        return [_result(rs, f, report) for f in report.failures]
+    except Exception:
+        log.warning("bounce classification failed", exc_info=True)
+        return [unknown_result()]
+
+
+def classify_reply(code: int | str | None, text: str | None, *, status: str | None = None,
+                   command: str | None = None, recipient: str | None = None,
+                   remote_mta: str | None = None, provider: str | None = None) -> dict:
+    """Classify one synchronous SMTP reply (``550``, ``"5.1.1 <a@b>: user unknown"``).
+
+    ``status`` is the enhanced code when the caller parsed it; otherwise it is read
+    from the text. ``provider`` (google, microsoft, ...) lets provider rules apply when
+    the text alone does not name the provider.
+    """
+    try:
+        text = textscan.squash(str(text or ""))
+        code_s = str(code).strip() if code not in (None, "") else ""
+        if not code_s:
+            code_s, _ = textscan.reply_code(text)
+        st = normal_status(status or "") or textscan.reply_code(text)[1] or \
+            textscan.any_status(text)
+        f = Failure(recipient=recipient or "", status=st, smtp_code=code_s[:3],
+                    diagnostic=text, remote_mta=remote_mta or "",
+                    command=(command or textscan.command(text)).upper(),
+                    action="delivered" if code_s.startswith("2") else "failed")
+        return _result(rules(), f, None, provider=provider)
+    except Exception:
+        log.warning("reply classification failed", exc_info=True)
+        return unknown_result()
+
+
+def unknown_result(recipient: str = "", diagnostic: str = "") -> dict:
+    return {"recipient": recipient, "kind": "unknown", "reason": "undefined", "status": "",
+            "smtp_code": "", "hard": False, "permanent": None, "diagnostic": diagnostic,
+            "remote_mta": "", "provider": "", "rule": ""}
+
+
+def _result(rs: RuleSet, f: Failure, report: Report | None, provider: str | None = None) -> dict:
+    prov = provider or rs.provider_of(
+        f.remote_mta, report.reporting_mta if report else "", f.diagnostic[:300],
+        report.sender.rpartition("@")[2] if report else "", f.recipient.rpartition("@")[2])
+    reason, rule_id = decide(rs, f, report, prov)
+    if f.command in SENDER_STAGE and rs.kinds.get(reason) == "hard":
+        # refused before any recipient was named: the words are about us, not the address
+        reason, rule_id = ("rejected" if f.command == "MAIL" else "blocked"), rule_id + "/stage"
+    permanent = _permanent(f, reason)
+    kind = rs.kinds.get(reason, "unknown")
+    hard = reason in rs.hard_reasons or (reason == "notaccept" and permanent is True)
+    if reason == "notaccept" and not hard:
+        kind = "soft"
+    if kind == "block":
+        hard = False  # a fact about the sender never condemns the address
+    out = {
+        "recipient": f.recipient.lower(),
+        "kind": kind,
+        "reason": reason,
+        "status": f.status,
+        "smtp_code": f.smtp_code,
+        "hard": hard,
+        "permanent": permanent,
+        "diagnostic": f.diagnostic[:MAX_DIAGNOSTIC],
+        "remote_mta": f.remote_mta,
+        "provider": prov,
+        "rule": rule_id,
+    }
+    if f.alias:
+        out["original_recipient"] = f.alias.lower()
+    if f.feedback_type:
+        out["feedback_type"] = f.feedback_type
+    return out
+
+
+def decide(rs: RuleSet, f: Failure, report: Report | None, provider: str) -> tuple[str, str]:
+    """(reason, id of the rule or step that decided it)."""
+    if f.reason:
+        return f.reason, "format"
+    if f.action in ("delivered", "relayed", "expanded") or f.status.startswith("2."):
+        return "delivered", "status"
+    diag = f.diagnostic
+    rule = rs.match(diag, f.status, f.smtp_code, f.command, provider)
+    if rule is not None:
+        return rule.reason, rule.id
+    by_status = rs.status_reason(f.status)
+    if by_status and by_status not in VAGUE_STATUS_REASONS:
+        return by_status, "status"
+    rule = rs.match(diag, f.status, f.smtp_code, f.command, provider, weak=True)
+    if rule is not None:
+        return rule.reason, rule.id
+    if by_status:
+        return by_status, "status"
+    if report is not None:
+        context = textscan.squash(f"{report.subject}\n{f.context or report.notice}"[:MAX_CONTEXT])
+        for weak in (False, True):
+            rule = rs.match(context, f.status, f.smtp_code, f.command, provider,
+                            context=True, weak=weak)
+            if rule is not None:
+                return rule.reason, rule.id + "/context"
+    if f.command == "MAIL":
+        return "rejected", "command"
+    if f.command in ("HELO", "EHLO", "CONN"):
+        return "blocked", "command"
+    if f.action in ("delayed", "expired"):
+        return "expired", "action"
+    if f.status[:3] in ("5.6", "4.6"):
+        return "contenterror", "status"
+    if f.status[:3] in ("5.7", "4.7"):
+        return "securityerror", "status"
+    if f.diag_type.startswith("x-unix"):
+        return "mailererror", "diag-type"
+    if f.diagnostic:
+        return "onhold", "fallback"
+    return "undefined", "fallback"
+
+
+def _permanent(f: Failure, reason: str) -> bool | None:
+    first = (f.status or f.smtp_code)[:1]
+    if first == "5":
+        return True
+    if first == "4":
+        return False
+    if f.action == "delayed" or reason == "expired":
+        return False
+    if reason in ("feedback", "vacation", "delivered"):
+        return None
+    if f.action == "failed":
+        return True
+    return None

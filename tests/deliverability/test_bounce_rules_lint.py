@@ -1,0 +1,91 @@
+"""Lint of deliverability/rules/bounce_rules.toml (research section 12.5 point 2)."""
+
+import re
+
+import pytest
+
+from deliverability.bounces.rules import RULES_PATH, build, load_data
+
+DATA = load_data()
+RULES = DATA["rule"]
+REASONS = set(DATA["kinds"])
+KINDS = {"hard", "soft", "block", "complaint", "auto_reply", "delivered", "unknown"}
+COMMANDS = {"CONN", "HELO", "EHLO", "MAIL", "RCPT", "DATA"}
+ALLOWED_KEYS = {"id", "reason", "provider", "status", "code", "command", "patterns", "pattern",
+                "context", "weak"}
+
+
+def _list(value):
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def _patterns(rule):
+    return list(rule.get("patterns") or []) + ([rule["pattern"]] if rule.get("pattern") else [])
+
+
+def test_version_present():
+    assert str(DATA["version"]).strip()
+
+
+def test_kinds_are_known():
+    assert set(DATA["kinds"].values()) <= KINDS
+    assert set(DATA["hard_reasons"]) <= {r for r, k in DATA["kinds"].items() if k == "hard"}
+
+
+def test_whole_file_builds():
+    build(DATA)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r["id"] for r in RULES])
+def test_rule(rule):
+    assert set(rule) <= ALLOWED_KEYS, f"unknown keys {set(rule) - ALLOWED_KEYS}"
+    assert rule["reason"] in REASONS, f"reason {rule['reason']!r} is not in [kinds]"
+    for prov in _list(rule.get("provider")):
+        assert prov in DATA["providers"], f"unknown provider {prov!r}"
+    for cmd in _list(rule.get("command")):
+        assert cmd in COMMANDS
+    assert any(k in rule for k in ("patterns", "pattern", "status", "code", "command", "provider"))
+    for key in ("status", "code"):
+        if key in rule:
+            re.compile(rule[key])
+    for p in _patterns(rule):
+        re.compile(p)
+        assert "\\\\" not in p, f"double escaping in {p!r}"
+        # patterns run on lower-cased text without IGNORECASE: upper case could never match
+        bare = re.sub(r"\\u[0-9a-fA-F]{4}|\\[A-Za-z]", "", p)
+        assert bare == bare.lower(), f"upper case in {p!r}"
+        assert not re.compile(p).search(""), f"{p!r} matches the empty string"
+
+
+def test_ids_unique():
+    ids = [r["id"] for r in RULES]
+    assert len(ids) == len(set(ids))
+
+
+def test_no_duplicate_conditions_or_patterns():
+    seen = set()
+    for r in RULES:
+        key = (str(r.get("provider")), r.get("status"), r.get("code"), str(r.get("command")),
+               tuple(_patterns(r)))
+        assert key not in seen, f"duplicate rule {r['id']}"
+        seen.add(key)
+        pats = _patterns(r)
+        assert len(pats) == len(set(pats)), f"duplicate pattern within {r['id']}"
+
+
+def test_status_map():
+    for code, reason in DATA["status"].items():
+        assert re.fullmatch(r"[245x]\.\d{1,3}\.\d{1,3}", code), code
+        assert reason in REASONS
+
+
+def test_providers_have_hints():
+    for name, p in DATA["providers"].items():
+        assert p.get("hints"), name
+        for h in p["hints"]:
+            re.compile(h)
+            assert "\\\\" not in h
+
+
+def test_rules_file_is_the_one_loaded():
+    assert RULES_PATH.name == "bounce_rules.toml" and RULES_PATH.is_file()

@@ -1,0 +1,118 @@
+"""Table-driven tests of deliverability.classify from the project's own fixtures.
+
+Each fixture names its source in its X-Fixture-Source header (RFCs, and provider
+reply texts quoted in ../shared/research/deliverability.md sections 7-8).
+"""
+
+from pathlib import Path
+
+import pytest
+
+from deliverability.classify import classify_message, classify_reply
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bounces"
+
+# file: [(recipient, kind, reason, hard, status)]
+MESSAGES = {
+    "rfc3464_user_unknown.eml": [("nobody@example.org", "hard", "userunknown", True, "5.1.1")],
+    "rfc3464_two_recipients.eml": [("full.box@example.org", "soft", "mailboxfull", False, "5.2.2"),
+                                   ("slow@example.net", "soft", "expired", False, "4.4.7")],
+    "microsoft_s3150_block.eml": [("reader@hotmail.com", "block", "blocked", False, "5.7.1")],
+    "microsoft_57515_auth.eml": [("reader@outlook.com", "block", "authfailure", False, "5.7.515")],
+    "swisscom_block.eml": [("kunde@bluewin.ch", "block", "blocked", False, "5.0.0")],
+    "tonline_nowl.eml": [("leser@t-online.de", "block", "badreputation", False, "5.0.0")],
+    "gmail_42128_rate.eml": [("reader@gmail.com", "block", "speeding", False, "4.7.28")],
+    "gmail_55726_dmarc.eml": [("reader@gmail.com", "block", "authfailure", False, "5.7.26")],
+    "qmail_yahoo_tss04.eml": [("reader@yahoo.com", "block", "badreputation", False, "4.7.0")],
+    "exim_user_unknown.eml": [("gone@example.org", "hard", "userunknown", True, "5.1.1")],
+    "arf_abuse_rfc5965.eml": [("", "complaint", "feedback", False, "")],
+    "arf_optout_rcpt.eml": [("subscriber@example.net", "complaint", "feedback", False, "")],
+    "rfc3834_vacation.eml": [("ada@example.org", "auto_reply", "vacation", False, "")],
+    "not_a_bounce.eml": [],
+}
+
+KEYS = {"recipient", "kind", "reason", "status", "smtp_code", "hard", "diagnostic", "remote_mta",
+        "provider"}
+
+
+@pytest.mark.parametrize("name", sorted(MESSAGES))
+def test_fixture(name):
+    results = classify_message((FIXTURES / name).read_bytes())
+    got = [(r["recipient"], r["kind"], r["reason"], r["hard"], r["status"]) for r in results]
+    assert got == MESSAGES[name]
+    for r in results:
+        assert KEYS <= set(r)
+
+
+def test_every_fixture_is_in_the_table():
+    assert {p.name for p in FIXTURES.glob("*.eml")} == set(MESSAGES)
+
+
+def test_original_recipient_kept_when_it_differs():
+    r = classify_message((FIXTURES / "rfc3464_two_recipients.eml").read_bytes())[0]
+    assert r["original_recipient"] == "alias@example.org"
+
+
+def test_feedback_type_reported():
+    r = classify_message((FIXTURES / "arf_optout_rcpt.eml").read_bytes())[0]
+    assert r["feedback_type"] == "opt-out"
+
+
+# Synchronous replies: (code, text, kind, reason). Texts are the providers' own words,
+# quoted in research deliverability.md sections 7-8 (and DESIGN.md for Swisscom).
+REPLIES = [
+    (550, "5.7.1 Unfortunately, messages from [198.51.100.7] weren't sent. Please contact your "
+          "Internet service provider since part of their network is on our block list (S3150).",
+     "block", "blocked"),
+    (554, "mxbw.bluewin.ch ESMTP Swisscom AG IP: 94.130.34.42, You are not allowed to send us mail",
+     "block", "blocked"),
+    (421, "4.7.28 Gmail has detected an unusual rate of mail originating from your IP address. "
+          "gsmtp", "block", "speeding"),
+    (550, "5.7.26 Unauthenticated email from example.com is not accepted due to domain's DMARC "
+          "policy. gsmtp", "block", "authfailure"),
+    (550, "5.7.25 The IP address sending this message does not have a PTR record setup. gsmtp",
+     "block", "requireptr"),
+    (553, "5.7.2 [TSS09] All messages from 198.51.100.7 will be permanently deferred; Retrying "
+          "will NOT succeed.", "block", "blocked"),
+    (554, "Message not allowed - [PH01] Email not accepted for policy reasons.",
+     "block", "policyviolation"),
+    (451, "4.7.650 The mail server [198.51.100.7] has been temporarily rate limited due to IP "
+          "reputation.", "block", "badreputation"),
+    (550, "5.7.1 Client host blocked for spamming issues. OFR006_102 Ref http://csi.cloudmark.com",
+     "block", "blocked"),
+    (554, "IP address is block listed. For explanation visit https://postmaster.gmx.net/en/case",
+     "block", "blocked"),
+    (550, "5.1.1 The email account that you tried to reach does not exist. gsmtp",
+     "hard", "userunknown"),
+    (452, "4.2.2 The email account that you tried to reach is over quota. gsmtp",
+     "soft", "mailboxfull"),
+    (550, "5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup",
+     "hard", "userunknown"),
+    (250, "2.0.0 OK 1717171717 gsmtp", "delivered", "delivered"),
+]
+
+
+@pytest.mark.parametrize(("code", "text", "kind", "reason"), REPLIES)
+def test_reply(code, text, kind, reason):
+    r = classify_reply(code, text, command="RCPT")
+    assert (r["kind"], r["reason"]) == (kind, reason)
+    if kind == "block":
+        assert r["hard"] is False
+
+
+@pytest.mark.parametrize("command", ["MAIL", "HELO", "CONN"])
+def test_sender_stage_refusal_is_never_hard(command):
+    r = classify_reply(550, "5.1.1 sender domain example.com does not exist", command=command)
+    assert r["hard"] is False and r["kind"] == "block"
+
+
+def test_user_unknown_without_rcpt_evidence_is_not_hard():
+    # said after DATA, the refusal is a filter's verdict, not proof the address is bad
+    r = classify_reply(550, "User unknown", command="DATA")
+    assert r["hard"] is False
+
+
+def test_provider_hint_enables_provider_rules():
+    r = classify_reply(421, "RP-001 (COL004-MC1F39) Unfortunately, some messages from "
+                            "198.51.100.7 weren't sent.", provider="microsoft")
+    assert r["reason"] == "speeding" and r["provider"] == "microsoft"
