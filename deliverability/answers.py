@@ -1,11 +1,12 @@
 """Synchronous SMTP answers handed over by sending: classify, act, announce.
 
-Sending calls ``record_smtp_answers`` once per batch with every answer that
-was not a plain 2xx acceptance (accepted ones are only counted). For each it
+Sending calls ``record_smtp_answers`` with every answer that was not a 2xx
+acceptance, and ``record_smtp_accepted`` with counts of accepted ones. For each it
 returns the classification (``deliverability.classify.classify_reply`` keys:
 kind, reason, status, hard, ...). A hard bounce suppresses the address here,
-because deliverability owns the suppression list; the signal
-``smtp_answers_recorded`` lets the breaker count blocks per provider.
+because deliverability owns the suppression list; the provider breaker counts
+each answer (blocks pause a provider); the signal ``smtp_answers_recorded``
+announces them.
 """
 
 from __future__ import annotations
@@ -87,6 +88,25 @@ def record_smtp_answers(answers: list[SmtpAnswer]) -> list[dict]:
             suppress(address=answer.address, reason="hard_bounce",
                      detail=f"{answer.code} {answer.text}"[:2000], source="smtp",
                      source_event_id=answer.delivery_id)
+    breaker = _breaker()
+    if breaker:
+        for answer, result in zip(answers, results, strict=True):
+            breaker.record(provider=answer.provider, pool=answer.pool, code=answer.code,
+                           text=answer.text, reason=result.get("reason", ""))
     if answers:
         smtp_answers_recorded.send(sender=None, answers=answers, results=results)
     return results
+
+
+def record_smtp_accepted(counts: dict[tuple[str, str], int]) -> None:
+    """Accepted messages per (provider, pool): the breaker counts them for probes."""
+    breaker = _breaker()
+    if breaker:
+        for (provider, pool), count in counts.items():
+            breaker.record_accepted(provider=provider, pool=pool, count=count)
+
+
+def _breaker():
+    from deliverability.gate import _get_breaker
+
+    return _get_breaker()

@@ -35,7 +35,12 @@ from redis.exceptions import RedisError
 
 from config.redis import get_redis
 from deliverability import gate, verp
-from deliverability.answers import SmtpAnswer, enhanced_status, record_smtp_answers
+from deliverability.answers import (
+    SmtpAnswer,
+    enhanced_status,
+    record_smtp_accepted,
+    record_smtp_answers,
+)
 from deliverability.providers import provider_for_domain
 from deliverability.suppression import normalise, suppressed_among
 from sending import conf as sending_conf
@@ -440,6 +445,13 @@ def _transaction(session: smtplib.SMTP, mail_from: str, rcpt: str,
     return code, reply.decode("utf-8", "replace")
 
 
+def _provider_rate(nominal: float, factor: float | None) -> float:
+    """The breaker slows a provider with a factor below 1 (0 while probing: the gate counts)."""
+    if factor is None or factor <= 0 or factor >= 1:
+        return nominal
+    return (nominal or 100.0) * factor
+
+
 class _Run:
     """One claimed batch, sent by one worker process."""
 
@@ -453,6 +465,7 @@ class _Run:
         self.throttled: dict[str, float] = {}
         self.requeue: list[tuple[int, float]] = []
         self.stats: dict[str, int] = defaultdict(int)
+        self.accepted: dict[tuple[str, str], int] = defaultdict(int)
 
     # -- records
     def outcome(self, delivery_id: int, state: str, *, code: int | None = None, text: str = "",
@@ -554,7 +567,7 @@ class _Run:
             Bucket.per_second(f"pool:{prepared.pool}", self.conf.pool_rate_per_s),
             Bucket.per_second(f"relay:{_relay_key(prepared.pool, relay)}", relay.max_rate_per_s),
             Bucket.per_second(f"provider:{prepared.pool}:{provider}",
-                              decision.rate or self.conf.provider_rate_per_s),
+                              _provider_rate(self.conf.provider_rate_per_s, decision.rate)),
         ]
         try:
             wait = self.journal.take(delivery_id, self.previous, buckets)
@@ -587,6 +600,8 @@ class _Run:
             return
         self.answer(prepared, delivery_id, address, provider, code, text, relay_label,
                     message_id, _attempts)
+        if 200 <= code < 300:
+            self.accepted[(provider, prepared.pool)] += 1
 
     def answer(self, prepared, delivery_id, address, provider, code, text, relay, message_id,
                attempts) -> None:
@@ -703,6 +718,11 @@ def deliveries_send(delivery_ids: list[int]) -> dict:
         pass
     run = _Run(token, journal, deadline)
     run.run(rows)
+    if run.accepted:
+        try:
+            record_smtp_accepted(dict(run.accepted))
+        except RedisError:
+            logger.warning("send.accepted_not_counted")
     try:
         journal.close()
     except RedisError:

@@ -1,0 +1,147 @@
+"""Rendering, composition, DKIM and VERP: pure code, checked with the real libraries."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+
+import dkim as dkimpy
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from deliverability import verp
+from sending import dkim
+from sending.compose import Composer
+from sending.render import TemplateError, compile_template, render
+
+CONTEXT = {
+    "email": "ann@example.org",
+    "subscriber": {"email": "ann@example.org", "name": "Ann <&>", "attributes": {"city": "Bern"}},
+    "unsubscribe_url": "https://news.example.org/u/tok/",
+    "one_click_url": "https://news.example.org/u/tok/one-click/",
+    "list_id": "news.example.org",
+}
+
+
+def test_render_fields_defaults_missing_and_escaping():
+    assert render("Hi {{ subscriber.name }}!", CONTEXT) == "Hi Ann <&>!"
+    assert render("Hi {{subscriber.name}}!", CONTEXT, html=True) == "Hi Ann &lt;&amp;&gt;!"
+    assert render("{{ subscriber.attributes.city }}", CONTEXT) == "Bern"
+    assert render("[{{ subscriber.attributes.zip }}]", CONTEXT) == "[]"
+    assert render('{{ subscriber.attributes.zip|default:"none" }}', CONTEXT) == "none"
+    assert render("{{ subscriber.name.upper }}", CONTEXT) == ""  # no attribute access
+
+
+@pytest.mark.parametrize("source", ["{{ settings.SECRET_KEY }}", "{{ subscriber.name() }}",
+                                    "{{ __import__ }}", "{{ subscriber.name|safe }}",
+                                    "open {{ subscriber.name"])
+def test_render_sandbox_refuses_everything_else(source):
+    with pytest.raises(TemplateError):
+        compile_template(source)
+
+
+def test_compiled_once_renders_many():
+    template = compile_template("Dear {{ subscriber.name }}, leave: {{ unsubscribe_url }}")
+    assert template.fields == ["subscriber.name", "unsubscribe_url"]
+    assert template.render({"subscriber": {"name": "B"}}) == "Dear B, leave: "
+
+
+def _composer(html="<p>Hello {{ subscriber.name }}</p>"):
+    return Composer(mailing_id=7, from_email="Nëws <news@example.org>",
+                    subject="Grüße {{ subscriber.name }}", text="Hello {{ subscriber.name }}\n"
+                    ".leading dot\n" + "long line " * 40 + "\n",
+                    html=html, list_id="news.example.org", feedback_id="7:bulk:newsletter:pw")
+
+
+def test_composed_message_is_crlf_mime_with_rfc8058_headers():
+    composer = _composer()
+    raw = composer.compose({**CONTEXT, "unsubscribe_mailto": "unsubscribe+x@b.example.org"},
+                           to="ann@example.org", message_id=composer.message_id(42))
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["Message-ID"] == "<pw.7.42@example.org>"
+    assert str(message["Subject"]) == "Grüße Ann <&>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "<https://news.example.org/u/tok/one-click/>" in message["List-Unsubscribe"]
+    assert "<mailto:unsubscribe+x@b.example.org>" in message["List-Unsubscribe"]
+    assert message["List-Id"] == "<news.example.org>"
+    text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text.startswith("Hello Ann <&>\n.leading dot\nlong line")
+    assert "Hello Ann &lt;&amp;&gt;" in message.get_body(("html",)).get_content()
+
+
+def test_no_unsubscribe_url_means_no_list_unsubscribe_headers():
+    composer = _composer(html="")
+    raw = composer.compose({"email": "x@y.org"}, to="x@y.org", message_id="<a@b>")
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["List-Unsubscribe"] is None and message["List-Unsubscribe-Post"] is None
+    assert message.get_content_type() == "text/plain"
+
+
+def test_dkim_signature_verifies_with_dkimpy_and_covers_rfc8058(tmp_path):
+    record = dkim.generate_rsa_key(tmp_path, "example.org", "pw1")
+    keys = dkim.keys_for("example.org", tmp_path, ("pw1", ""))
+    composer = _composer()
+    raw = dkim.sign(composer.compose(CONTEXT, to="ann@example.org",
+                                     message_id=composer.message_id(1)), keys)
+
+    def dns(name, timeout=5):
+        assert name == b"pw1._domainkey.example.org."
+        return record.encode()
+
+    assert dkimpy.verify(raw, dnsfunc=dns)
+    signature = email.message_from_bytes(raw)["DKIM-Signature"]
+    assert "a=rsa-sha256" in signature and "d=example.org" in signature
+    signed = signature.replace("\r\n", "").replace(" ", "").split("h=")[1].split(";")[0]
+    assert "list-unsubscribe-post" in signed and "list-unsubscribe" in signed.split(":")
+    tampered = raw.replace(b"Hello Ann", b"Hello Bob")
+    assert not dkimpy.verify(tampered, dnsfunc=dns)
+
+
+def test_verp_round_trip_and_forgery():
+    address = verp.encode(123456, "bounce.example.org")
+    assert address.startswith("bounces+") and address.endswith("@bounce.example.org")
+    assert verp.decode(address) == 123456
+    assert verp.decode(f"<{address.upper()}>") == 123456  # MTAs may fold case
+    local, _, domain = address.partition("@")
+    forged = local[:-1] + ("a" if local[-1] != "a" else "b") + "@" + domain
+    assert verp.decode(forged) is None
+    assert verp.decode("bounces+1-aaaaaaaaaa@x.org") is None
+    assert verp.decode("someone@example.org") is None
+    assert verp.decode(verp.encode(5, "d.org", prefix="unsubscribe")) is None
+    assert verp.decode(verp.encode(5, "d.org", prefix="unsubscribe"), prefix=None) == 5
+
+
+@given(st.integers(min_value=0, max_value=2**63 - 1))
+def test_verp_decodes_every_id(delivery_id):
+    assert verp.decode(verp.encode(delivery_id, "b.example.org")) == delivery_id
+
+
+def test_gate_allows_without_state_and_refuses_a_pause(redis_client):
+    import time
+
+    from deliverability import gate
+
+    gate.forget()
+    assert gate.may_send("google", "bulk").allowed
+    redis_client.hset(gate.breaker_key("microsoft", "bulk"),
+                      mapping={"state": "paused", "until": time.time() + 60, "reason": "S3150"})
+    decision = gate.may_send("microsoft", "bulk")
+    assert not decision.allowed and decision.wait_until > time.time() and "S3150" in decision.reason
+    assert gate.may_send("microsoft", "transactional").allowed
+
+
+def test_providers_table_and_mx_rollup():
+    from deliverability.providers import provider_for_address, provider_for_domain
+
+    assert provider_for_address("a@GMail.com") == "google"
+    assert provider_for_domain("hotmail.de") == "microsoft"
+    assert provider_for_domain("example.net") == "example.net"
+
+    class Resolver:
+        def mx_hosts(self, domain):
+            return ["company-de.mail.protection.outlook.com."]
+
+    assert provider_for_domain("company.de", Resolver()) == "microsoft"
