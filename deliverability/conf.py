@@ -1,6 +1,12 @@
 """Settings of the deliverability app, read through config.env."""
 
-from config.env import env_float, env_list
+from config.env import env_bool, env_float, env_int, env_list, env_port, env_str, env_url
+
+
+def env_url_optional(name: str) -> str:
+    value = env_str(name)
+    return env_url(name, value, schemes=("http", "https")) if value else ""
+
 
 # Multiplies every breaker duration (1 = real time). Only the block-storm
 # benchmark and demos compress time with it.
@@ -10,3 +16,31 @@ BREAKER_TIME_SCALE = env_float("BREAKER_TIME_SCALE", 1.0)
 # comma-separated). Empty: the system's resolvers. Blocklist queries need your
 # own recursive resolver: public ones are refused by Spamhaus.
 DNS_SERVERS = env_list("DNS_SERVERS", [])
+
+# --- Bounce intake ---------------------------------------------------------
+# The VERP domain. sending/conf.py reads the same variable; deliverability may
+# not import sending, so it is read here a second time.
+BOUNCE_DOMAIN = env_str("BOUNCE_DOMAIN", "localhost")
+# Where ``manage.py bounce_listener`` listens (the bounce domain's MX, or the
+# MTA in front of it, delivers here).
+BOUNCE_LISTENER_HOST = env_str("BOUNCE_LISTENER_HOST", "127.0.0.1")
+BOUNCE_LISTENER_PORT = env_port("BOUNCE_LISTENER_PORT", 2526)
+# Larger messages are refused at DATA (bounces quote the original message).
+BOUNCE_MAX_BYTES = env_int("BOUNCE_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+# Soft bounces for one address (distinct deliveries, no successful delivery
+# in between, within the window) before it is suppressed.
+SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 3, minimum=1)
+SOFT_BOUNCE_WINDOW_DAYS = env_int("SOFT_BOUNCE_WINDOW_DAYS", 30, minimum=1)
+# IMAP polling of a bounce mailbox (empty host: off).
+BOUNCE_IMAP_HOST = env_str("BOUNCE_IMAP_HOST", "")
+BOUNCE_IMAP_PORT = env_port("BOUNCE_IMAP_PORT", 993)
+BOUNCE_IMAP_SSL = env_bool("BOUNCE_IMAP_SSL", True)
+BOUNCE_IMAP_USER = env_str("BOUNCE_IMAP_USER", "")
+BOUNCE_IMAP_PASSWORD = env_str("BOUNCE_IMAP_PASSWORD", "")
+BOUNCE_IMAP_MAILBOX = env_str("BOUNCE_IMAP_MAILBOX", "INBOX")
+BOUNCE_IMAP_DONE_FOLDER = env_str("BOUNCE_IMAP_DONE_FOLDER", "Processed")
+BOUNCE_IMAP_REVIEW_FOLDER = env_str("BOUNCE_IMAP_REVIEW_FOLDER", "Review")
+BOUNCE_IMAP_POLL_SECONDS = env_int("BOUNCE_IMAP_POLL_SECONDS", 300, minimum=10)
+
+# Called (POST, JSON) on every breaker transition; empty: no webhook.
+BREAKER_WEBHOOK_URL = env_url_optional("BREAKER_WEBHOOK_URL")
