@@ -124,22 +124,24 @@ def decide(rs: RuleSet, f: Failure, report: Report | None, provider: str) -> tup
     if f.action in ("delivered", "relayed", "expanded") or f.status.startswith("2."):
         return "delivered", "status"
     diag = f.diagnostic
-    rule = rs.match(diag, f.status, f.smtp_code, f.command, provider)
+    found = rs.gate.present(diag.lower())
+    rule = rs.match(diag, f.status, f.smtp_code, f.command, provider, found=found)
     if rule is not None:
         return rule.reason, rule.id
     by_status = rs.status_reason(f.status)
     if by_status and by_status not in VAGUE_STATUS_REASONS:
         return by_status, "status"
-    rule = rs.match(diag, f.status, f.smtp_code, f.command, provider, weak=True)
+    rule = rs.match(diag, f.status, f.smtp_code, f.command, provider, weak=True, found=found)
     if rule is not None:
         return rule.reason, rule.id
     if by_status:
         return by_status, "status"
     if report is not None:
         context = textscan.squash(f"{report.subject}\n{f.context or report.notice}"[:MAX_CONTEXT])
+        found = rs.gate.present(context.lower())
         for weak in (False, True):
             rule = rs.match(context, f.status, f.smtp_code, f.command, provider,
-                            context=True, weak=weak)
+                            context=True, weak=weak, found=found)
             if rule is not None:
                 return rule.reason, rule.id + "/context"
     if f.command == "MAIL":

@@ -25,7 +25,7 @@ _ORIGINAL_MARK = re.compile(
     r"^[ \t>]*(?:-{2,}|\*{2,}|={2,}|_{2,})?[ \t]*(?:"
     r"below this line is a copy of the message|this is a copy of the message|"
     r"original message(?: follows| was| header| headers)?|unsent message follows|"
-    r"returned message|the original message (?:was received|headers? (?:is|are))|"
+    r"returned message|the original message headers? (?:is|are)|"
     r"message headers follow|below is a copy of the original message|"
     r"the (?:first|header of the) (?:\d+ lines? of the )?(?:original )?message|"
     r"original mail as follows|headers of the original message|"
@@ -64,6 +64,7 @@ _AUTOREPLY_BODY = re.compile(
     r"I am (?:currently )?(?:out|away|on leave)|auto(?:matic)?[ -]?reply|"
     r"will respond .{0,40}(?:return|when I)|only sleeping|abwesend", re.I)
 _X_FAILED = ("x-failed-recipients", "x-failed-recipient")
+_DSN_FIELD = re.compile(r"^(?:final|original)-recipient[ \t]*:", re.I | re.M)
 
 
 def _html_to_text(html: str) -> str:
@@ -149,7 +150,7 @@ def read(raw: bytes) -> Report:
         _read_arf(report, "\n".join(feedback))
         if report.failures:
             return report
-    if statuses or ("inal-recipient:" in notice or "INAL-RECIPIENT:" in notice):
+    if statuses or _DSN_FIELD.search(notice):
         _read_dsn(report, "\n".join(statuses) or notice)
         if report.failures:
             return report
@@ -286,6 +287,7 @@ _BLOCK_START = re.compile(
 # "550 <addr>... User unknown": sendmail's transcript line for a refused RCPT TO.
 _TRANSCRIPT_RCPT = re.compile(
     r"^[ \t>]*[45]\d\d[ \-](?:[45]\.\d{1,3}\.\d{1,3} )?<[^>\s]+@[^>\s]+>\.\.\. ")
+_TALKING_TO = re.compile(r"^[ \t]*(?:\.\.\. )?while talking to [^\n]*:\s*$", re.I)
 _SENTENCE_RCPT = re.compile(
     r"(?:delivering your (?:mail|message) to|(?:could not|couldn't|can ?not|cannot|unable to) "
     r"(?:be )?deliver(?:ed)?(?: your message| the message| this message)?(?: to)?:?|"
@@ -303,10 +305,15 @@ def _read_text(report: Report) -> None:
     order: dict[str, int] = {}
     lines = notice.split("\n")
     current: list[str] | None = None
+    # Sendmail session transcripts: "While talking to HOST:", ">>> CMD", "<<< reply" come
+    # *before* the "550 <addr>... text" line they explain; lines after it belong to the
+    # next recipient (or to another host), never to this one.
+    pending: list[str] | None = None
     for line in lines:
         m = _BLOCK_START.match(line)
         addr = m.group("a").lower() if m else ""
         if m and addr != report.sender and not _is_daemon_addr(addr):
+            transcript = _TRANSCRIPT_RCPT.match(line) is not None
             if addr in order:
                 current = blocks[order[addr]][1]
             else:
@@ -314,12 +321,24 @@ def _read_text(report: Report) -> None:
                 current = []
                 blocks.append((addr, current))
             rest = m.group("rest").strip()
+            if transcript:
+                said = [x.strip() for x in pending or () if x.strip()][-12:]
+                current.extend(said)
+                current.append(line.strip())
+                if not any(x.startswith(">>>") for x in said):
+                    current.append("(in reply to RCPT TO command)")
+                current, pending = None, []
+                continue
+            pending = None
             if rest:
                 current.append(line.strip())
-                if _TRANSCRIPT_RCPT.match(line):
-                    current.append("(in reply to RCPT TO command)")
             continue
-        if current is not None and len(current) < 40:
+        if _TALKING_TO.match(line):
+            current, pending = None, [line]
+            continue
+        if pending is not None:
+            pending.append(line)
+        elif current is not None and len(current) < 40:
             current.append(line)
     if not blocks:
         for m in _SENTENCE_RCPT.finditer(notice):

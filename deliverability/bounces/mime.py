@@ -44,8 +44,12 @@ def split_head_body(text: str) -> tuple[str, str]:
     return text[:idx], text[idx + 2 :]
 
 
-_HEADER_FIELD = re.compile(r"^([!-9;-~]+)[ \t]*:[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)", re.M)
-_FOLD = re.compile(r"\n[ \t]+")
+# A continuation line starts with white space; some mailers also break before a bare
+# parameter ("boundary=...", unindented), which is read as a continuation too.
+_HEADER_FIELD = re.compile(
+    r"^([!-9;-~]+)[ \t]*:[ \t]*([^\n]*(?:\n(?:[ \t]|(?:boundary|charset|report-type|"
+    r"name|filename|format|type)=)[^\n]*)*)", re.M | re.I)
+_FOLD = re.compile(r"\n[ \t]*")
 
 
 def parse_headers(head: str) -> dict[str, str]:

@@ -26,7 +26,57 @@ class Rule:
     pattern: re.Pattern | None
     context: bool  # may also match the wider notice text, not only the diagnostic
     weak: bool  # tried only after the status code had its say
-    triggers: tuple[str, ...] | None  # literal prefixes; the regex runs only if one occurs
+    triggers: frozenset[str] | None  # literal prefixes; the regex runs only if one occurs
+
+
+class Gate:
+    """Which rules' trigger words occur in a text, found in one pass.
+
+    Every trigger is a literal that any match of its rule must contain, so a rule none
+    of whose triggers occur cannot match and its regex is skipped. The words are
+    compiled into one trie-shaped regex tried at each position (a lookahead, so
+    overlapping words are all seen); a word that is a prefix of a longer one found at
+    the same position is added afterwards.
+    """
+
+    __slots__ = ("prefixes", "rx")
+
+    def __init__(self, words) -> None:
+        words = sorted(set(words))
+        self.rx = re.compile("(?=(" + _trie_regex(words) + "))") if words else None
+        self.prefixes = {w: tuple(v for v in words if v != w and w.startswith(v))
+                         for w in words}
+
+    def present(self, text: str) -> frozenset[str]:
+        if self.rx is None:
+            return frozenset()
+        found = set(self.rx.findall(text))
+        if not found:
+            return frozenset()
+        for w in list(found):
+            found.update(self.prefixes.get(w, ()))
+        return frozenset(found)
+
+
+def _trie_regex(words: list[str]) -> str:
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        end = "" in node
+        branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if end:  # a word ends here: the rest is optional, greedy (longest word first)
+            return "(?:" + body + ")?" if len(branches) == 1 else body + "?"
+        return body
+
+    return emit(trie)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +88,14 @@ class RuleSet:
     weak: tuple[Rule, ...]
     status_map: dict[str, str]
     providers: tuple[tuple[str, re.Pattern, tuple[str, ...]], ...]
+    gate: Gate
+    provider_gate: re.Pattern | None
 
     def provider_of(self, *hints: str) -> str:
         """First provider whose hint pattern matches any of the hints (MTA names,
         diagnostic text, domains), or ""."""
         blob = " ".join(h for h in hints if h).lower()
-        if not blob:
+        if not blob or (self.provider_gate is not None and not self.provider_gate.search(blob)):
             return ""
         for name, rx, triggers in self.providers:  # file order decides between several
             if any(t in blob for t in triggers) and rx.search(blob):
@@ -51,8 +103,13 @@ class RuleSet:
         return ""
 
     def match(self, diagnostic: str, status: str, code: str, command: str, provider: str,
-              context: bool = False, weak: bool = False) -> Rule | None:
+              context: bool = False, weak: bool = False, found: frozenset[str] | None = None
+              ) -> Rule | None:
+        """First rule whose conditions hold. ``found`` is ``self.present(text)`` when the
+        caller already has it (the same text is often tried against both rule groups)."""
         text = diagnostic.lower()
+        if found is None:
+            found = self.gate.present(text)
         for rule in self.weak if weak else self.rules:
             if rule.providers and provider not in rule.providers:
                 continue
@@ -65,7 +122,7 @@ class RuleSet:
             if rule.commands and command not in rule.commands:
                 continue
             if rule.pattern is not None:
-                if rule.triggers is not None and not any(t in text for t in rule.triggers):
+                if rule.triggers is not None and found.isdisjoint(rule.triggers):
                     continue
                 if not rule.pattern.search(text):
                     continue
@@ -186,6 +243,10 @@ def _leading_group(p: str) -> list[str] | None:
     return _split_top(p[3:i])
 
 
+def _frozen(words: tuple[str, ...] | None) -> frozenset[str] | None:
+    return None if words is None else frozenset(words)
+
+
 def _as_tuple(value) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -208,7 +269,7 @@ def build(data: dict) -> RuleSet:
             status=_compile(r.get("status"), where, re.I), code=_compile(r.get("code"), where),
             commands=frozenset(_as_tuple(r.get("command"))),
             pattern=_compile(pattern, where), context=bool(r.get("context", True)),
-            weak=bool(r.get("weak", False)), triggers=_triggers(pats)))
+            weak=bool(r.get("weak", False)), triggers=_frozen(_triggers(pats))))
     # provider rules first, file order kept within each group
     rules.sort(key=lambda r: 0 if r.providers else 1)
     strong = tuple(r for r in rules if not r.weak)
@@ -216,10 +277,14 @@ def build(data: dict) -> RuleSet:
     providers = tuple((name, _compile("|".join(f"(?:{h})" for h in p["hints"]), name),
                        _triggers(p["hints"]) or ("",))
                       for name, p in data.get("providers", {}).items())
+    words = [t for r in rules if r.triggers for t in r.triggers]
+    hints = [t for _, _, ts in providers for t in ts]
+    provider_gate = None if "" in hints or not hints else re.compile(
+        "|".join(re.escape(h) for h in sorted(set(hints), key=len, reverse=True)))
     return RuleSet(version=str(data["version"]), kinds=kinds,
                    hard_reasons=frozenset(data.get("hard_reasons", [])),
                    rules=strong, weak=weak, status_map=dict(data.get("status", {})),
-                   providers=providers)
+                   providers=providers, gate=Gate(words), provider_gate=provider_gate)
 
 
 def load_data(path: Path = RULES_PATH) -> dict:
