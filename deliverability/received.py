@@ -160,13 +160,18 @@ def parse_received(value: str) -> Hop:
 
 @dataclass
 class OurIdentity:
-    """What marks a message as sent through us."""
+    """What marks a message as sent through us, and what the pre-flight checks look at."""
 
     relay_ips: set[str] = field(default_factory=set)
     message_id_domains: set[str] = field(default_factory=set)
     verp_decode: Callable[[str], int | None] | None = None
     dkim_domains: set[str] = field(default_factory=set)
     dkim_verify: Callable[[bytes], bool] | None = None
+    # For deliverability.preflight: relays (RelayTarget), domains (DomainTarget).
+    relays: list = field(default_factory=list)
+    domains: list = field(default_factory=list)
+    from_domains: list[str] = field(default_factory=list)
+    return_path_domain: str = ""
 
 
 @dataclass
