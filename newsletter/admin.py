@@ -8,7 +8,7 @@ from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 from django.utils.translation import gettext_lazy as _
 
 from newsletter import links
@@ -62,7 +62,7 @@ class MailingListAdmin(admin.ModelAdmin):
             "consent": consent_text_current(obj)})
         return format_html(
             '<textarea readonly rows="14" cols="90" style="font-family: monospace">{}</textarea>'
-            '<p class="help">{}</p>', snippet,
+            '<p class="help">{}</p>', escape(snippet),  # rendered HTML is "safe": show it as text
             _("Paste this into any page. It posts to this service, which applies the same "
               "limits, honeypot and double opt-in as the signup page."))
 

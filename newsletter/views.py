@@ -32,6 +32,7 @@ from newsletter.services import (
     subscription_create,
     subscription_unsubscribe,
 )
+from newsletter.services.consent import client_ip as valid_ip
 from newsletter.services.subscriptions import lists_for_preferences, subscription_for_token
 
 Source = ConsentRecord.Source
@@ -43,9 +44,9 @@ def client_ip(request: HttpRequest) -> str | None:
     if hops:
         forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
                      if p.strip()]
-        if len(forwarded) >= hops:
-            return forwarded[-hops]
-    return request.META.get("REMOTE_ADDR") or None
+        if len(forwarded) >= hops and valid_ip(forwarded[-hops]):
+            return valid_ip(forwarded[-hops])
+    return valid_ip(request.META.get("REMOTE_ADDR"))
 
 
 def _client(request: HttpRequest, source: str) -> Client:
@@ -150,10 +151,13 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     subscription = subscription_for_token(subscription_id)
     if subscription is None:
         return _link_problem(request, "gone", 404)
+    mailing_list = subscription.mailing_list
     if request.method == "GET":
-        return render(request, "newsletter/confirm.html", {"subscription": subscription})
-    outcome = subscription_confirm(subscription_id=subscription_id,
-                                   client=_client(request, Source.EMAIL_LINK))
+        return render(request, "newsletter/confirm.html", {
+            "subscription": subscription, "consent": consent_text_current(mailing_list)})
+    outcome = subscription_confirm(
+        subscription_id=subscription_id, client=_client(request, Source.EMAIL_LINK),
+        consent_text=consent_text_for(mailing_list, request.POST.get("consent_version")))
     if outcome in (ConfirmOutcome.CONFIRMED, ConfirmOutcome.ALREADY_CONFIRMED):
         return render(request, "newsletter/confirmed.html", {
             "subscription": subscription, "outcome": outcome.value,

@@ -190,8 +190,13 @@ def subscription_for_token(subscription_id: int) -> Subscription | None:
             .filter(id=subscription_id).first())
 
 
-def subscription_confirm(*, subscription_id: int, client: Client = Client()) -> ConfirmOutcome:
-    """Confirm a pending subscription (from the link's POST). Twice is harmless."""
+def subscription_confirm(*, subscription_id: int, client: Client = Client(),
+                         consent_text: ConsentText | None = None) -> ConfirmOutcome:
+    """Confirm a pending subscription (from the link's POST). Twice is harmless.
+
+    ``consent_text`` is the version shown on the confirmation page; without it
+    the record points to the text of the signup.
+    """
     with transaction.atomic():
         subscription = (Subscription.objects.select_for_update()
                         .select_related("subscriber", "mailing_list")
@@ -205,15 +210,17 @@ def subscription_confirm(*, subscription_id: int, client: Client = Client()) -> 
         address = subscription.subscriber.email
         if is_suppressed(address):
             return ConfirmOutcome.SUPPRESSED
-        signup = (ConsentRecord.objects.filter(subscription=subscription)
-                  .exclude(consent_text=None).order_by("-id").first())
+        if consent_text is None:
+            signup = (ConsentRecord.objects.filter(subscription=subscription)
+                      .exclude(consent_text=None).order_by("-id").first())
+            consent_text = signup.consent_text if signup else None
         subscription.status = Status.CONFIRMED
         subscription.confirmed_at = timezone.now()
         subscription.save(update_fields=["status", "confirmed_at"])
         consent_record_add(event=Event.CONFIRMATION, source=client.source,
                            subscription=subscription, address=address, ip=client.ip,
                            user_agent=client.user_agent,
-                           consent_text=signup.consent_text if signup else None)
+                           consent_text=consent_text)
     return ConfirmOutcome.CONFIRMED
 
 

@@ -30,14 +30,15 @@ def mailing_list(db):
 def signup_post(client, mailing_list):
     """POST the signup form as a browser would (CSRF token from the page)."""
 
-    def post(email="ann@example.org", name="Ann", ip="198.51.100.7", slug=None, **extra):
+    def post(email="ann@example.org", name="Ann", ip="198.51.100.7", slug=None, meta=None,
+             **extra):
         slug = slug or mailing_list.slug
         page = client.get(f"/s/{slug}/", REMOTE_ADDR=ip)
         data = {"email": email, "name": name, "consent": "on",
                 "csrfmiddlewaretoken": str(page.context["csrf_token"]),
                 "consent_version": page.context["consent"].id, "website": ""}
         data.update(extra)
-        return client.post(f"/s/{slug}/", data, REMOTE_ADDR=ip,
-                           HTTP_USER_AGENT="Mozilla/5.0 (test)")
+        headers = {"REMOTE_ADDR": ip, "HTTP_USER_AGENT": "Mozilla/5.0 (test)", **(meta or {})}
+        return client.post(f"/s/{slug}/", data, **headers)
 
     return post

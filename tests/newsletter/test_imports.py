@@ -168,8 +168,8 @@ def test_command_refuses_unknown_list_and_missing_consent_statement(mailing_list
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_export_imports_back_unchanged(mailing_list, engine):
-    _import(mailing_list, "email,name,plan\nann@example.org,Ann,pro\n"
-            "bob@example.org,=HYPERLINK(\"x\"),free\n".encode(), engine)
+    _import(mailing_list, b"email,name,plan\nann@example.org,Ann,pro\n"
+            b"bob@example.org,=HYPERLINK(\"x\"),free\n", engine)
     exported = "".join(subscribers_export_csv(mailing_list=mailing_list))
     rows = list(csv.DictReader(io.StringIO(exported)))
     assert [r["email"] for r in rows] == ["ann@example.org", "bob@example.org"]
