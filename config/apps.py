@@ -10,9 +10,12 @@ class ConfigAppConfig(AppConfig):
     verbose_name = "Service"
 
     def ready(self) -> None:
+        from deliverability.identity import register_identity_provider
         from deliverability.signals import breaker_transitioned
         from sending.alerts import breaker_alert
+        from sending.identity import build_identity
 
+        register_identity_provider(build_identity)
         breaker_transitioned.connect(breaker_alert, dispatch_uid="breaker-alert-mail")
         breaker_transitioned.connect(_webhook, dispatch_uid="breaker-alert-webhook")
 
