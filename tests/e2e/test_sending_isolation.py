@@ -1,0 +1,43 @@
+"""Bulk never delays transactional mail: separate queue, workers and pool."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from sending.models import Delivery, RelayPool
+from sending.services import deliveries_dispatch
+from sending.sink import sink_messages
+from sending.transactional import transactional_email_send
+from tests.helpers import wait_until
+from tests.sending.conftest import (  # noqa: F401 - fixtures
+    add_relay,
+    make_mailing,
+    relay_factory,
+    sending_env,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def test_confirmation_arrives_within_5s_behind_100k_bulk_deliveries(
+        sending_env, relay_factory, smtp_sink, celery_worker_factory):
+    bulk_relay = relay_factory()
+    pool = RelayPool.objects.create(name="bulk-big", purpose=RelayPool.Purpose.BULK)
+    add_relay(pool, bulk_relay, name="bulk-sink")
+    mailing = make_mailing(pool, (f"bulk{i}@example.net" for i in range(100_000)))
+    assert mailing.deliveries.count() == 100_000
+    env = {"SENDING_PROVIDER_RATE_PER_S": "0", "LOG_LEVEL": "WARNING"}
+    celery_worker_factory("bulk", name="bulk", **env)
+    celery_worker_factory("transactional", name="transactional", **env)
+    assert deliveries_dispatch(mailing_id=mailing.id) == 500
+    wait_until(lambda: bulk_relay.messages, timeout=30)  # bulk is really flowing
+
+    started = time.monotonic()
+    transactional_email_send(to="new@example.org", subject="Please confirm", body_text="link")
+    wait_until(lambda: sink_messages(smtp_sink.directory), timeout=5, interval=0.02)
+    elapsed = time.monotonic() - started
+    assert elapsed < 5
+    queued = Delivery.objects.filter(mailing=mailing, state=Delivery.State.QUEUED).count()
+    assert queued > 90_000  # the backlog was still there
