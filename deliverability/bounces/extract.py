@@ -64,6 +64,7 @@ _AUTOREPLY_BODY = re.compile(
     r"I am (?:currently )?(?:out|away|on leave)|auto(?:matic)?[ -]?reply|"
     r"will respond .{0,40}(?:return|when I)|only sleeping|abwesend", re.I)
 _X_FAILED = ("x-failed-recipients", "x-failed-recipient")
+_NESTED_REPORT = re.compile(r"^content-type:[ \t]*multipart/report", re.I | re.M)
 _DSN_FIELD = re.compile(r"^(?:final|original)-recipient[ \t]*:", re.I | re.M)
 
 
@@ -87,13 +88,27 @@ def _unquote(text: str) -> str:
     return text
 
 
+_FORWARDED = re.compile(
+    r"^[ \t>]*(?:begin forwarded message:|-{2,} ?forwarded message ?-{2,})[ \t]*$", re.I | re.M)
+_HEADER_BLOCK = re.compile(r"(?:[ \t]*\n)*(?:[A-Za-z][A-Za-z0-9\-]*:[^\n]*\n(?:[ \t][^\n]*\n)*)*")
+
+
 def cut_original(text: str) -> tuple[str, str]:
-    """Split a text bounce into (notice, copy of the original message)."""
+    """Split a text bounce into (notice, copy of the original message).
+
+    A bounce forwarded by a person ("Begin forwarded message:" and the bounce's own
+    From/Date/Subject lines) is read from below those lines: they are not the
+    returned message."""
+    start = 0
+    m = _FORWARDED.search(text, 0, 2000)
+    if m:
+        start = m.end() + 1
+        start += _HEADER_BLOCK.match(text, start).end() - start
     best = len(text)
-    m = _ORIGINAL_MARK.search(text)
+    m = _ORIGINAL_MARK.search(text, start)
     if m:
         best = m.start()
-    m = _HEADER_START.search(text, 0, best)
+    m = _HEADER_START.search(text, start, best)
     if m and m.start() > 0:
         best = m.start()
     return text[:best], text[best:]
@@ -104,7 +119,7 @@ def _addr_of(value: str) -> str:
     return found[-1].lower() if found else ""
 
 
-def read(raw: bytes) -> Report:
+def read(raw: bytes, depth: int = 0) -> Report:
     """Parse ``raw`` into a Report (never raises on odd input; callers still guard)."""
     text = mime.bytes_to_text(raw)
     root = mime.parse_entity(text)
@@ -156,6 +171,13 @@ def read(raw: bytes) -> Report:
             return report
     if _looks_like_bounce(report):
         _read_text(report)
+        if depth == 0 and not any(f.recipient for f in report.failures) and \
+                _NESTED_REPORT.search(report.original[:5000]):
+            # the notice only wraps the real report (X5, some gateways): read the attached one
+            inner = read(report.original.lstrip("\n").encode("utf-8", "surrogateescape"), 1)
+            if any(f.recipient for f in inner.failures):
+                report.failures, report.form = inner.failures, inner.form
+                report.reporting_mta = inner.reporting_mta
         if report.failures:
             return report
     if _read_autoreply(report):
@@ -288,6 +310,10 @@ _BLOCK_START = re.compile(
 _TRANSCRIPT_RCPT = re.compile(
     r"^[ \t>]*[45]\d\d[ \-](?:[45]\.\d{1,3}\.\d{1,3} )?<[^>\s]+@[^>\s]+>\.\.\. ")
 _TALKING_TO = re.compile(r"^[ \t]*(?:\.\.\. )?while talking to [^\n]*:\s*$", re.I)
+_RULE_LINE = re.compile(r"^[ \t]*(?:-{3,}|={3,}|\*{3,}|_{3,})")
+_HAS_CODE = re.compile(r"(?<![\d.])[45]\d\d[ \-]+(?:[45]\.\d|[A-Za-z<])|"
+                       r"(?<![\d.])[45]\.\d{1,3}\.\d{1,3}(?![\d.])")
+_REPLY_LINE = re.compile(r"^[ \t]*[45]\d\d[ \-](?:[45]\.\d{1,3}\.\d{1,3} )?[^\n]{3,200}$", re.M)
 _SENTENCE_RCPT = re.compile(
     r"(?:delivering your (?:mail|message) to|(?:could not|couldn't|can ?not|cannot|unable to) "
     r"(?:be )?deliver(?:ed)?(?: your message| the message| this message)?(?: to)?:?|"
@@ -309,6 +335,8 @@ def _read_text(report: Report) -> None:
     # *before* the "550 <addr>... text" line they explain; lines after it belong to the
     # next recipient (or to another host), never to this one.
     pending: list[str] | None = None
+    para: list[str] = []  # the current paragraph, for a reason written above the address
+    before: dict[str, list[str]] = {}
     for line in lines:
         m = _BLOCK_START.match(line)
         addr = m.group("a").lower() if m else ""
@@ -332,10 +360,19 @@ def _read_text(report: Report) -> None:
             pending = None
             if rest:
                 current.append(line.strip())
+            elif addr not in before:
+                # Lotus Notes, MailMarshal...: the reason is written above the address
+                before[addr] = [x.strip() for x in para
+                                if x.strip() and not _RULE_LINE.match(x)
+                                and not _BLOCK_START.match(x)][-3:]
             continue
         if _TALKING_TO.match(line):
             current, pending = None, [line]
             continue
+        if not line.strip():
+            para = []
+        else:
+            para.append(line)
         if pending is not None:
             pending.append(line)
         elif current is not None and len(current) < 40:
@@ -358,8 +395,16 @@ def _read_text(report: Report) -> None:
         pairs = [(a, "\n".join(b)) for a, b in blocks]
     if not pairs:
         pairs = [("", "")]
+    reply_line = None
     for addr, block in pairs:
         diag = textscan.squash(_trim_block(block)) if block else ""
+        if not _HAS_CODE.search(diag):
+            # no reply code near the address: the notice's own reason for all recipients
+            if reply_line is None:
+                m = _REPLY_LINE.search(notice)
+                reply_line = textscan.squash(m.group(0)) if m else ""
+            said = " ".join(before.get(addr, ()))
+            diag = " ".join(x for x in (reply_line, said, diag) if x)
         f = Failure(recipient=addr, diagnostic=diag, context=notice)
         code, status = textscan.reply_code(diag)
         f.smtp_code, f.status = code, status or textscan.any_status(diag)
