@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from config.health import healthz
-from deliverability import breaker_views
+from deliverability import breaker_views, tools_views
 from sending import sink_views
 
 admin.site.site_header = "Newsletter service"
@@ -16,6 +16,10 @@ urlpatterns = [
     path("admin/breakers/", admin.site.admin_view(breaker_views.breaker_list), name="breaker-list"),
     path("admin/breakers/action/", admin.site.admin_view(breaker_views.breaker_action),
          name="breaker-action"),
+    path("admin/reputation/checks/", admin.site.admin_view(tools_views.preflight_view),
+         name="preflight"),
+    path("admin/reputation/headers/", admin.site.admin_view(tools_views.explain_headers_view),
+         name="explain-headers"),
     path("admin/", admin.site.urls),
     path("", include("newsletter.urls")),
 ]
