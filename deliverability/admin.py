@@ -1,14 +1,47 @@
+from django import forms
 from django.contrib import admin
+from django.contrib.admin.models import DELETION, LogEntry
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
-from deliverability.models import BreakerTransition, Suppression
+from deliverability.models import BounceEvent, BreakerTransition, InboundMessage, Suppression
+
+RAW_DISPLAY_BYTES = 256 * 1024
+
+
+class RemovalForm(forms.Form):
+    reason = forms.CharField(max_length=400, label=_("Why are these addresses removed?"),
+                             widget=forms.TextInput(attrs={"size": 80}))
+
+
+@admin.action(description=_("Remove from the suppression list (with a reason)"),
+              permissions=["delete"])
+def remove_suppressions(modeladmin, request, queryset):
+    form = RemovalForm(request.POST if "reason" in request.POST else None)
+    if form.is_valid():
+        reason = form.cleaned_data["reason"]
+        # The admin history keeps who removed what and why; the row itself is gone.
+        LogEntry.objects.log_actions(request.user.pk, queryset, DELETION,
+                                     change_message=f"removed from suppression: {reason}")
+        count, _ignored = queryset.delete()
+        modeladmin.message_user(request, _("%d address(es) removed.") % count)
+        return None
+    return TemplateResponse(request, "admin/deliverability/suppression/remove.html", {
+        **modeladmin.admin_site.each_context(request),
+        "title": _("Remove from the suppression list"), "form": form, "queryset": queryset,
+        "opts": modeladmin.model._meta, "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+    })
 
 
 @admin.register(Suppression)
 class SuppressionAdmin(admin.ModelAdmin):
     list_display = ("address", "reason", "source", "created_at")
-    list_filter = ("reason",)
+    list_filter = ("reason", "source")
     search_fields = ("address",)
     readonly_fields = ("created_at",)
+    actions = [remove_suppressions]
 
 
 @admin.register(BreakerTransition)
@@ -24,3 +57,98 @@ class BreakerTransitionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# --- bounce intake -------------------------------------------------------------
+
+class BounceEventInline(admin.TabularInline):
+    model = BounceEvent
+    extra = 0
+    can_delete = False
+    fields = ("position", "kind", "reason", "recipient", "address", "status", "provider",
+              "delivery_id", "action", "action_detail")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.action(description=_("Reclassify (re-run the classifier on the stored message)"),
+              permissions=["reclassify"])
+def reclassify_messages(modeladmin, request, queryset):
+    from deliverability.intake import reclassify
+
+    messages_ = InboundMessage.objects.filter(pk__in=queryset.values("pk"))
+    count = 0
+    for message in messages_:
+        reclassify(message)
+        count += 1
+    modeladmin.message_user(request, _("%d message(s) reclassified.") % count)
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(admin.ModelAdmin):
+    list_display = ("received_at", "source", "outcome", "subject", "size", "processed_at")
+    list_filter = ("source", "outcome")
+    search_fields = ("key", "message_id", "subject", "envelope_recipients")
+    fields = ("received_at", "source", "outcome", "error", "key", "message_id", "subject",
+              "envelope_recipients", "size", "processed_at", "raw_message")
+    readonly_fields = fields
+    inlines = [BounceEventInline]
+    actions = [reclassify_messages]
+
+    def get_queryset(self, request):
+        # The changelist never needs the compressed bytes.
+        qs = super().get_queryset(request)
+        return qs if request.resolver_match.url_name.endswith("_change") else qs.defer(
+            "raw_compressed")
+
+    @admin.display(description=_("Raw message"))
+    def raw_message(self, obj):
+        text = obj.raw[:RAW_DISPLAY_BYTES].decode("utf-8", "replace")
+        if obj.size > RAW_DISPLAY_BYTES:
+            text += f"\n[… {obj.size - RAW_DISPLAY_BYTES} more bytes]"
+        # format_html escapes: a bounce quotes attacker-controlled HTML.
+        return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_reclassify_permission(self, request):
+        return request.user.has_perm("deliverability.reclassify_inboundmessage")
+
+
+@admin.action(description=_("Reclassify the messages of the selected events"),
+              permissions=["reclassify"])
+def reclassify_events(modeladmin, request, queryset):
+    reclassify_messages(modeladmin, request, InboundMessage.objects.filter(
+        pk__in=queryset.values("message_id")))
+
+
+@admin.register(BounceEvent)
+class BounceEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "kind", "reason", "address", "status", "provider", "action",
+                    "campaign", "delivery_id", "message_link")
+    list_filter = ("kind", "reason", "provider", "action", "campaign", "mailing_id",
+                   "message__source")
+    search_fields = ("address", "recipient", "diagnostic", "=delivery_id")
+    readonly_fields = [f.name for f in BounceEvent._meta.fields] + ["message_link"]
+    list_select_related = False
+    actions = [reclassify_events]
+
+    @admin.display(description=_("Message"))
+    def message_link(self, obj):
+        url = reverse("admin:deliverability_inboundmessage_change", args=[obj.message_id])
+        return format_html('<a href="{}">{}</a>', url, obj.message_id)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_reclassify_permission(self, request):
+        return request.user.has_perm("deliverability.reclassify_inboundmessage")

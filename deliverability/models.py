@@ -54,3 +54,85 @@ class BreakerTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.pool}: {self.from_state} -> {self.to_state}"
+
+
+class InboundMessage(models.Model):
+    """A bounce, complaint or reply as it arrived: stored before anything is decided.
+
+    ``key`` is the sha256 of the raw bytes, so the same message arriving twice
+    (an MTA retry, a re-polled mailbox) is recognised and changes nothing.
+    """
+
+    class Source(models.TextChoices):
+        SMTP = "smtp", _("SMTP listener")
+        PIPE = "pipe", _("MTA pipe")
+        IMAP = "imap", _("IMAP mailbox")
+        ADMIN = "admin", _("Operator")
+
+    key = models.CharField(max_length=64, unique=True)
+    raw_compressed = models.BinaryField(help_text=_("zlib-compressed raw bytes."))
+    size = models.PositiveIntegerField(default=0)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    envelope_recipients = models.TextField(blank=True)
+    message_id = models.CharField(max_length=998, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=64, blank=True,
+                               help_text=_("Kinds found, e.g. 'hard' or 'unknown'."))
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        permissions = [("reclassify_inboundmessage", "Can reclassify stored bounces")]
+
+    def __str__(self) -> str:
+        return f"inbound {self.id} ({self.source}, {self.outcome or 'unprocessed'})"
+
+    @property
+    def raw(self) -> bytes:
+        import zlib
+
+        return zlib.decompress(bytes(self.raw_compressed))
+
+
+class BounceEvent(models.Model):
+    """One recipient's result in an inbound message, and what was done about it."""
+
+    class Action(models.TextChoices):
+        NONE = "none", _("Nothing")
+        SUPPRESSED = "suppressed", _("Address suppressed")
+        SOFT_COUNTED = "soft_counted", _("Soft bounce counted")
+        BREAKER = "breaker", _("Counted against the provider")
+        COMPLAINT = "complaint", _("Complaint: unsubscribed and suppressed")
+
+    message = models.ForeignKey(InboundMessage, on_delete=models.CASCADE, related_name="events")
+    position = models.PositiveSmallIntegerField(default=0)
+    # Matched by VERP; ids of sending's rows, kept as plain numbers (no import of sending).
+    delivery_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    mailing_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    campaign = models.CharField(max_length=128, blank=True)
+    recipient = models.CharField(max_length=320, blank=True, help_text=_("As the report names it."))
+    # The normalised address acted on: the delivery's when matched, else the recipient.
+    address = models.CharField(max_length=320, blank=True, db_index=True)
+    kind = models.CharField(max_length=16, db_index=True)
+    reason = models.CharField(max_length=32, blank=True, db_index=True)
+    status = models.CharField(max_length=16, blank=True)
+    smtp_code = models.CharField(max_length=8, blank=True)
+    hard = models.BooleanField(default=False)
+    diagnostic = models.TextField(blank=True)
+    remote_mta = models.CharField(max_length=255, blank=True)
+    provider = models.CharField(max_length=64, blank=True, db_index=True)
+    action = models.CharField(max_length=16, choices=Action.choices, blank=True)
+    action_detail = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "position"],
+                                    name="bounceevent_unique_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.reason} {self.recipient}"

@@ -10,3 +10,6 @@ complaint_received = Signal()
 breaker_transitioned = Signal()
 # sender=None, pool: str, providers: list[str] — several providers blocked the pool's IPs
 pool_blocked = Signal()
+# sender=None, delivery_id: int, kind: str, reason: str, status: str, diagnostic: str,
+# event_id: int — an asynchronous bounce / complaint / reply matched to a delivery by VERP
+bounce_recorded = Signal()

@@ -16,3 +16,23 @@ def breaker_webhook(transition_id: int) -> None:
         return
     post_json(BREAKER_WEBHOOK_URL,
               transition_payload(transition, load().providers.get(transition.provider)))
+
+
+@shared_task(queue="deliverability", ignore_result=True)
+def poll_bounces() -> None:
+    from deliverability.mailbox import poll_configured
+
+    poll_configured()
+
+
+@shared_task(queue="deliverability")
+def reclassify_inbound(message_ids: list[int]) -> int:
+    """Re-run classification and actions on stored messages (after rule changes)."""
+    from deliverability.intake import reclassify
+    from deliverability.models import InboundMessage
+
+    count = 0
+    for message in InboundMessage.objects.filter(pk__in=message_ids).iterator():
+        reclassify(message)
+        count += 1
+    return count

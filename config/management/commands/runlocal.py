@@ -26,6 +26,7 @@ def services() -> list[Service]:
         "sink", [*manage, "smtp_sink"], env=env,
         ready=partial(wait_for_port, settings.SINK_HOST, settings.SINK_PORT, 30),
     ))
+    result.append(Service("bounces", [*manage, "bounce_listener"], env=env))
     result.append(Service(
         "web", [*manage, "runserver", f"127.0.0.1:{settings.PORT}", "--noreload"], env=env,
     ))

@@ -1,0 +1,59 @@
+"""Sending's side of bounce intake (deliverability imports nothing of ours).
+
+Imported by ``SendingConfig.ready()``: tells deliverability how to look up a
+delivery (its address, provider, pool, mailing) and when an address last
+took mail, and marks a delivery bounced when a later bounce report for it
+arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.utils import timezone
+
+from deliverability.intake import register_delivery_source
+from deliverability.signals import bounce_recorded
+from sending.models import Delivery, DeliveryAttempt, RelayPool
+
+# A report of these kinds means the message did not arrive.
+_BOUNCING_KINDS = {"hard", "soft", "block"}
+# A bounce proves the message left us; "review" means possibly sent.
+_SENT_STATES = (Delivery.State.SENT, Delivery.State.REVIEW)
+
+
+def resolve_delivery(delivery_id: int) -> dict | None:
+    row = (Delivery.objects.filter(id=delivery_id)
+           .values("address", "provider", "mailing_id", "mailing__reference",
+                   "mailing__pool__name").first())
+    if row is None:
+        return None
+    return {"address": row["address"], "provider": row["provider"],
+            "pool": row["mailing__pool__name"] or RelayPool.Purpose.BULK.value,
+            "mailing_id": row["mailing_id"], "campaign": row["mailing__reference"]}
+
+
+def last_success(address: str, exclude_delivery_ids: Iterable[int]) -> datetime | None:
+    """When mail to this address was last accepted without a bounce since."""
+    return (Delivery.objects.filter(address__iexact=address, state=Delivery.State.SENT)
+            .exclude(id__in=list(exclude_delivery_ids)).exclude(sent_at=None)
+            .order_by("-sent_at").values_list("sent_at", flat=True).first())
+
+
+def on_bounce_recorded(sender, *, delivery_id: int, kind: str, reason: str = "",
+                       status: str = "", diagnostic: str = "", **kwargs) -> None:
+    if kind not in _BOUNCING_KINDS:
+        return
+    text = f"{kind}/{reason} {status} {diagnostic}".strip()
+    changed = Delivery.objects.filter(id=delivery_id, state__in=_SENT_STATES).update(
+        state=Delivery.State.BOUNCED, last_reply=text[:2000])
+    if changed:
+        DeliveryAttempt.objects.create(delivery_id=delivery_id, at=timezone.now(),
+                                       relay="bounce report", enhanced_code=status[:16],
+                                       text=text[:2000], kind=kind[:16],
+                                       outcome=Delivery.State.BOUNCED)
+
+
+register_delivery_source(resolve=resolve_delivery, last_success=last_success)
+bounce_recorded.connect(on_bounce_recorded, dispatch_uid="sending.bounce_recorded")
