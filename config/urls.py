@@ -4,6 +4,7 @@ from django.urls import include, path
 from config.health import healthz
 from deliverability import breaker_views, tools_views
 from sending import sink_views
+from sending.metrics import metrics_view
 
 admin.site.site_header = "Newsletter service"
 admin.site.site_title = "Newsletter service"
@@ -11,6 +12,7 @@ admin.site.index_title = "Administration"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/sink/", sink_views.sink_list, name="sink-list"),
     path("admin/sink/<str:key>/", sink_views.sink_detail, name="sink-detail"),
     path("admin/breakers/", admin.site.admin_view(breaker_views.breaker_list), name="breaker-list"),

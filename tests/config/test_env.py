@@ -73,7 +73,8 @@ def test_every_variable_is_documented():
 
     documented = (ROOT / ".env.example").read_text()
     names = set()
-    for path in [*ROOT.glob("config/*.py"), *ROOT.glob("*/conf.py")]:
+    for path in [p for app in ("config", "newsletter", "sending", "deliverability")
+                 for p in (ROOT / app).rglob("*.py")]:
         names |= set(re.findall(r'env_\w+\(\s*"([A-Z0-9_]+)"', path.read_text()))
     names |= set(re.findall(r'database_config\(\s*"([A-Z0-9_]+)"',
                             (ROOT / "config/settings.py").read_text()))
