@@ -28,6 +28,10 @@ MESSAGES = {
     "arf_abuse_rfc5965.eml": [("", "complaint", "feedback", False, "")],
     "arf_optout_rcpt.eml": [("subscriber@example.net", "complaint", "feedback", False, "")],
     "rfc3834_vacation.eml": [("ada@example.org", "auto_reply", "vacation", False, "")],
+    "sendmail_v5_transcript.eml": [("reader@example.org", "block", "norelaying", False, ""),
+                                   ("someone@example.net", "hard", "hostunknown", True, "")],
+    "notes_reason_above_address.eml": [("reader@example.org", "hard", "userunknown", True, "")],
+    "forwarded_sendmail_bounce.eml": [("gone@example.org", "hard", "userunknown", True, "5.1.1")],
     "not_a_bounce.eml": [],
 }
 

@@ -70,22 +70,16 @@ def scores():
 def test_corpus_floor(scores):
     """Regression floor at the level reached (see the report of the classification work)."""
     m = scores
-    assert m["kind"] / m["rows"] >= 0.92
-    assert m["reason"] / m["rows"] >= 0.87
+    # issue targets (KIND_TARGET, REASON_TARGET) not reached yet: floors at the level reached
+    assert m["kind"] / m["rows"] >= 0.94
+    assert m["reason"] / m["rows"] >= 0.905
     assert m["tp"] / (m["tp"] + m["fn"]) >= RECALL_TARGET
     assert m["tp"] / (m["tp"] + m["fp"]) >= PRECISION_TARGET
     assert m["neg_ok"] == m["neg"]
 
 
 def test_blocks_are_rarely_hard(scores):
-    # target is zero; remaining cases are labels' judgement calls, listed in the report
-    assert scores["block_hard"] <= 2
-
-
-@pytest.mark.xfail(reason="issue 6 targets (kind 97 %, reason 93 %, no block hard) not reached yet",
-                   strict=True)
-def test_issue_targets(scores):
-    m = scores
-    assert m["kind"] / m["rows"] >= KIND_TARGET
-    assert m["reason"] / m["rows"] >= REASON_TARGET
-    assert m["block_hard"] == 0
+    # Target is zero (a block is a fact about the sender). The one left is a label
+    # judgement call: Postfix's "Recipient address rejected: User unknown in local
+    # recipient table" inside a transcript, which the corpus labels `filtered`.
+    assert scores["block_hard"] <= 1
