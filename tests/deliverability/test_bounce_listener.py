@@ -23,7 +23,7 @@ from tests.helpers import ROOT, subprocess_env, wait_until
 @pytest.fixture
 def listener(transactional_db, tmp_path):
     port = free_port()
-    log = open(tmp_path / "listener.log", "wb")  # noqa: SIM115 - closed below
+    log = open(tmp_path / "listener.log", "wb")  # closed in finally
     process = subprocess.Popen(
         [sys.executable, "manage.py", "bounce_listener", "--port", str(port),
          "--domain", BOUNCE_DOMAIN],

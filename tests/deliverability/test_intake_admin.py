@@ -1,4 +1,4 @@
-"""Operators' view of bounce intake: event log, raw message, reclassify, removal from suppression."""
+"""Operators' view of intake: event log, raw message, reclassify, removal from suppression."""
 
 from __future__ import annotations
 
@@ -49,8 +49,9 @@ def test_reclassify_action_keeps_actions_idempotent(admin_client):
     message = ingest(bounce_for("rfc3464_user_unknown", delivery), source="smtp")
     event = message.events.get()
 
-    response = admin_client.post(reverse("admin:deliverability_inboundmessage_changelist"),
-                                 {"action": "reclassify_messages", "_selected_action": [message.pk]})
+    url = reverse("admin:deliverability_inboundmessage_changelist")
+    response = admin_client.post(url, {"action": "reclassify_messages",
+                                       "_selected_action": [message.pk]})
 
     assert response.status_code == 302
     assert list(BounceEvent.objects.values_list("id", "kind")) == [(event.id, "hard")]
