@@ -245,7 +245,7 @@ class Breaker:
             "max_connections": connections if state == THROTTLED else "",
             "since": now,
             "reason": f"{why[state]}{step_text} after {match.klass} answers"
-                      f"{f' ({rule_id})' if rule_id else ''}: {match.normalised[:200]}",
+                      f"{f' ({rule_id})' if rule_id else ''}",
         }
         self._save(provider, pool, after)
         self._transition(provider, pool, fields, after, reply=match.normalised)

@@ -75,7 +75,7 @@ def test_threshold_trips_a_pause_with_the_reason_and_an_audit_row(breaker, clock
     assert hit(breaker, "yahoo", YAHOO_TSS04) == PAUSED
     decision = breaker.decide("yahoo", "bulk")
     assert not decision.allowed and decision.wait_until == clock.now + 2 * H
-    assert "TSS04" in decision.reason
+    assert "yahoo.complaints" in decision.reason
     row = BreakerTransition.objects.get()
     assert (row.from_state, row.to_state, row.klass, row.rule_id) == (
         OK, PAUSED, "reputation", "yahoo.complaints")
