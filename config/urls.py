@@ -3,7 +3,7 @@ from django.urls import include, path
 
 from config.health import healthz
 from deliverability import breaker_views, tools_views
-from sending import sink_views
+from sending import report_views, sink_views
 from sending.metrics import metrics_view
 
 admin.site.site_header = "Newsletter service"
@@ -22,6 +22,7 @@ urlpatterns = [
          name="preflight"),
     path("admin/reputation/headers/", admin.site.admin_view(tools_views.explain_headers_view),
          name="explain-headers"),
+    path("admin/report/", admin.site.admin_view(report_views.report_view), name="daily-report"),
     path("admin/", admin.site.urls),
     path("", include("newsletter.urls")),
 ]
