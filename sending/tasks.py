@@ -42,3 +42,17 @@ def deliveries_sweep() -> dict:
     from sending.services import deliveries_sweep as sweep
 
     return sweep()
+
+
+@shared_task(name="sending.daily_report", queue="maintenance", ignore_result=True)
+def daily_report() -> int:
+    from sending.report import send_daily_report
+
+    return send_daily_report()
+
+
+@shared_task(name="sending.log_prune", queue="maintenance", ignore_result=True)
+def log_prune() -> int:
+    from sending.retention import prune_attempts
+
+    return prune_attempts()
