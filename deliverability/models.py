@@ -91,9 +91,11 @@ class InboundMessage(models.Model):
 
     @property
     def raw(self) -> bytes:
+        """The message as received; empty once pruned (deliverability.retention)."""
         import zlib
 
-        return zlib.decompress(bytes(self.raw_compressed))
+        data = bytes(self.raw_compressed or b"")
+        return zlib.decompress(data) if data else b""
 
 
 class BounceEvent(models.Model):

@@ -36,3 +36,10 @@ def reclassify_inbound(message_ids: list[int]) -> int:
         reclassify(message)
         count += 1
     return count
+
+
+@shared_task(name="deliverability.prune_raw", queue="maintenance", ignore_result=True)
+def prune_raw() -> int:
+    from deliverability.retention import prune_raw_messages
+
+    return prune_raw_messages()
