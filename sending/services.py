@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -335,17 +336,21 @@ def _apply_outcomes(token: str, outcomes: list[dict]) -> None:
         f"FROM (VALUES {values}) AS v "
         f"WHERE {table}.id = v.column1 AND {table}.claimed_by = %s AND {table}.state = 'claimed'"
     )
-    attempts = [
-        DeliveryAttempt(delivery_id=o["id"], at=datetime.fromtimestamp(o["at"], UTC),
-                        relay=o.get("relay", ""), code=o.get("code"),
-                        enhanced_code=o.get("enh", ""), text=o.get("text", ""),
-                        kind=o.get("kind", ""), outcome=o["st"])
-        for o in outcomes if o.get("att")
-    ]
+    attempt_rows = [o for o in outcomes if o.get("att")]
+    attempt_params: list = []
+    for o in attempt_rows:
+        attempt_params += [o["id"], ops.adapt_datetimefield_value(
+            datetime.fromtimestamp(o["at"], UTC)), o.get("relay", ""), o.get("code"),
+            o.get("enh", ""), o.get("text", ""), o.get("kind", ""), o["st"]]
+    attempt_table = DeliveryAttempt._meta.db_table
+    attempt_sql = (
+        f"INSERT INTO {attempt_table} (delivery_id, at, relay, code, enhanced_code, text, "  # noqa: S608
+        "kind, outcome) VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"]
+                                             * len(attempt_rows)))
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, [*params, token])
-        if attempts:
-            DeliveryAttempt.objects.bulk_create(attempts)
+        if attempt_rows:
+            cursor.execute(attempt_sql, attempt_params)
 
 
 # --------------------------------------------------------------------------- the engine
@@ -377,8 +382,21 @@ class _Prepared:
 
 
 _prepared: dict[int, _Prepared] = {}
-_sessions: dict[str, smtplib.SMTP] = {}
+class _Sessions(threading.local):
+    """SMTP sessions kept open per relay, per worker thread (``-P threads`` or prefork)."""
+
+    def __init__(self):
+        self.by_relay: dict[str, smtplib.SMTP] = {}
+        _all_sessions.append(self.by_relay)
+
+
+_all_sessions: list[dict[str, smtplib.SMTP]] = []
+_local_sessions = _Sessions()
 _relay_down: dict[str, float] = {}  # relay key -> unix time it may be tried again
+
+
+def _session_map() -> dict[str, smtplib.SMTP]:
+    return _local_sessions.by_relay
 
 
 def _prepare(mailing_id: int) -> _Prepared:
@@ -419,11 +437,14 @@ def _transaction(session: smtplib.SMTP, mail_from: str, rcpt: str,
                  data: bytes) -> tuple[int, str]:
     """One SMTP transaction; raises _NotSent or _MaybeSent when the session breaks."""
     try:
-        code, reply = session.mail(mail_from)
+        # The addresses are ours and already plain: skip smtplib's slow quoteaddr().
+        session.putcmd("mail", f"FROM:<{mail_from}>")
+        code, reply = session.getreply()
         if code != 250:
             session.rset()
             return code, reply.decode("utf-8", "replace")
-        code, reply = session.rcpt(rcpt)
+        session.putcmd("rcpt", f"TO:<{rcpt}>")
+        code, reply = session.getreply()
         if code not in (250, 251):
             session.rset()
             return code, reply.decode("utf-8", "replace")
@@ -632,7 +653,7 @@ class _Run:
     def mark_down(self, prepared: _Prepared, relay: RelayConfig, reason: str) -> None:
         key = _relay_key(prepared.pool, relay)
         _relay_down[key] = time.time() + self.conf.relay_down_s
-        close_quietly(_sessions.pop(key, None))
+        close_quietly(_session_map().pop(key, None))
         logger.warning("relay.down", extra={"relay": relay.label, "reason": reason})
         try:
             get_redis().set(f"sending:relay-down:{key}", reason[:500], ex=self.conf.relay_down_s)
@@ -647,7 +668,7 @@ class _Run:
             if relay is not first and _relay_down.get(key, 0) > time.time():
                 continue
             for fresh in (False, True):
-                session = _sessions.get(key)
+                session = _session_map().get(key)
                 reused = session is not None
                 if session is None:
                     try:
@@ -655,20 +676,20 @@ class _Run:
                     except RelayUnavailable as error:
                         self.mark_down(prepared, relay, str(error))
                         break
-                    _sessions[key] = session
+                    _session_map()[key] = session
                 try:
                     code, text = _transaction(session, mail_from, rcpt, data)
                 except _NotSent as error:
-                    close_quietly(_sessions.pop(key, None))
+                    close_quietly(_session_map().pop(key, None))
                     if reused and not fresh:
                         continue  # a stale kept-alive session: retry on a new one
                     self.mark_down(prepared, relay, str(error))
                     break
                 except _MaybeSent as error:
-                    close_quietly(_sessions.pop(key, None))
+                    close_quietly(_session_map().pop(key, None))
                     raise _MaybeSent(str(error), relay.label) from error
                 if code == 421:
-                    close_quietly(_sessions.pop(key, None))
+                    close_quietly(_session_map().pop(key, None))
                 return code, text, relay.label
         raise _AllRelaysDown()
 
@@ -737,9 +758,10 @@ def deliveries_send(delivery_ids: list[int]) -> dict:
 
 def reset_process_state() -> None:
     """Forget cached mailings, sessions and relay health (tests; after relay edits)."""
-    for session in _sessions.values():
-        close_quietly(session)
-    _sessions.clear()
+    for by_relay in _all_sessions:
+        for session in by_relay.values():
+            close_quietly(session)
+        by_relay.clear()
     _prepared.clear()
     _relay_down.clear()
     gate.forget()

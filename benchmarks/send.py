@@ -1,0 +1,245 @@
+"""End-to-end bulk sending rate, against plain smtplib to the same sink.
+
+    python -m benchmarks.send [--recipients 20000] [--workers 2] [--profile N]
+
+The real thing: PostgreSQL (``DATABASE_URL``; else SQLite), a private Redis,
+real subscribers in the newsletter tables, a mailing started through
+``sending.services``, ``--workers`` Celery worker processes on the ``bulk``
+queue, RSA-2048 DKIM, and an aiosmtpd sink in another process counting what it
+receives (by Message-ID, so duplicates and missing messages show). The ceiling,
+measured first in the same run: plain smtplib sending pre-built signed
+messages over 4 connections (4 processes) to the same sink.
+
+``--profile N`` instead sends N deliveries in this process under cProfile and
+prints the top functions (what to optimise), then exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import multiprocessing
+import os
+import pstats
+import smtplib
+import subprocess
+import sys
+import time
+
+from benchmarks import sink_counter
+from benchmarks.harness import ROOT, Bench
+from config.redis_server import free_port
+
+HTML = ("<html><body><h1>News for {{ subscriber.name|default:\"you\" }}</h1>"
+        + "<p>Paragraph of newsletter text with a <a href=\"https://example.org/a\">link</a>."
+          " Lorem ipsum dolor sit amet, consectetur adipiscing elit.</p>\n" * 18
+        + "<p><a href=\"{{ unsubscribe_url }}\">Unsubscribe</a> · "
+          "<a href=\"{{ preferences_url }}\">Preferences</a></p></body></html>")
+TEXT = ("Hello {{ subscriber.name }},\n\n"
+        + "Paragraph of newsletter text. Lorem ipsum dolor sit amet, consectetur elit.\n" * 18
+        + "\nUnsubscribe: {{ unsubscribe_url }}\n")
+
+
+def wait_for_count(client, key: str, expected: int, timeout: float) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if int(client.get(key) or 0) >= expected:
+            return time.monotonic()
+        time.sleep(0.02)
+    raise TimeoutError(f"{key} at {client.get(key)} of {expected} after {timeout}s")
+
+
+def _ceiling_worker(args) -> None:
+    port, messages = args
+    with smtplib.SMTP("127.0.0.1", port) as session:
+        for rcpt, data in messages:
+            session.sendmail("bounces@example.org", [rcpt], data)
+
+
+def setup_data(n: int):
+    """n confirmed subscriptions in the real newsletter tables; returns the pool and mailing."""
+    from django.db import connection
+
+    from newsletter.models import MailingList, Subscriber, Subscription
+    from sending.models import RelayPool
+    from sending.services import mailing_create
+
+    news = MailingList.objects.create(name="Bench news", slug="bench-news",
+                                      from_email="news@example.org")
+    Subscriber.objects.bulk_create(
+        [Subscriber(email=f"reader{i}@example{i % 40}.net", name=f"Reader {i}",
+                    attributes={"city": "Bern"}) for i in range(n)], batch_size=5000)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Subscription._meta.db_table} (subscriber_id, mailing_list_id, status, "
+            "created_at, confirmed_at) SELECT id, %s, 'confirmed', %s, %s FROM "
+            f"{Subscriber._meta.db_table}", [news.id, time_now(), time_now()])
+    pool = RelayPool.objects.create(name="bulk-bench", purpose=RelayPool.Purpose.BULK)
+    mailing = mailing_create(from_email="News <news@example.org>",
+                             subject="News for {{ subscriber.name }}", text=TEXT, html=HTML,
+                             list_id="bench-news.example.org", pool=pool)
+    return news, pool, mailing
+
+
+def time_now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+def recipients_sql(news_id: int):
+    from newsletter.models import Subscriber, Subscription
+
+    return (f"SELECT s.id, r.email FROM {Subscription._meta.db_table} s "
+            f"JOIN {Subscriber._meta.db_table} r ON r.id = s.subscriber_id "
+            "WHERE s.mailing_list_id = %s AND s.status = 'confirmed' ORDER BY s.id", [news_id])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--recipients", type=int, default=20000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4,
+                        help="sending threads (SMTP connections) per worker process")
+    parser.add_argument("--profile", type=int, default=0)
+    parser.add_argument("--keep-logs", action="store_true", help="print the workers' logs")
+    args = parser.parse_args()
+    n = args.recipients
+
+    with Bench("send") as bench:
+        import redis
+
+        from sending import dkim
+
+        dkim_dir = bench.tmp / "dkim"
+        dkim.generate_rsa_key(dkim_dir, "example.org", "pw1", bits=2048)
+        os.environ.update(DKIM_KEY_DIR=str(dkim_dir), SENDING_PROVIDER_RATE_PER_S="0",
+                          BOUNCE_DOMAIN="bounce.example.org", SITE_URL="https://news.example.org")
+        from sending import conf
+
+        conf.reload()
+        port = free_port()
+        sink = sink_counter.start(port, bench.redis.url)
+        client = redis.Redis.from_url(bench.redis.url)
+        workers: list[subprocess.Popen] = []
+        try:
+            from sending.models import Relay
+            from sending.services import (
+                deliveries_dispatch,
+                deliveries_send,
+                iter_sql,
+                mailing_start,
+            )
+
+            news, pool, mailing = setup_data(n)
+            Relay.objects.create(pool=pool, name="sink", host="127.0.0.1", port=port,
+                                 tls_mode="none", max_rate_per_s=0, max_connections=8)
+            sql, params = recipients_sql(news.id)
+            started = time.monotonic()
+            count = mailing_start(mailing=mailing, recipients=iter_sql(sql, params),
+                                  dispatch=False)
+            bench.log(f"ledger: {count} deliveries in {time.monotonic() - started:.1f}s")
+
+            if args.profile:
+                ids = list(mailing.deliveries.order_by("id").values_list("id", flat=True))
+                ids = ids[:args.profile]
+                half = len(ids) // 2
+                cpu, started = time.process_time(), time.monotonic()
+                for i in range(0, half, 200):
+                    deliveries_send(ids[i:min(i + 200, half)])
+                cpu, elapsed = time.process_time() - cpu, time.monotonic() - started
+                bench.log(f"in-process, one connection, not profiled: {half / elapsed:.0f} "
+                          f"msgs/s, {cpu / half * 1e6:.0f} us CPU per message")
+                ids = ids[half:]
+                profiler = cProfile.Profile()
+                started = time.monotonic()
+                profiler.enable()
+                for i in range(0, len(ids), 200):
+                    deliveries_send(ids[i:i + 200])
+                profiler.disable()
+                elapsed = time.monotonic() - started
+                bench.log(f"in-process, one connection: {len(ids) / elapsed:.0f} msgs/s "
+                          "(profiled)")
+                stats = pstats.Stats(profiler)
+                stats.sort_stats("tottime").print_stats(25)
+                stats.sort_stats("cumulative").print_stats(
+                    r"sending|newsletter|deliverability|smtplib|redis/client|models/query", 40)
+                bench.report(profiled=len(ids), profiled_msgs_per_s=round(len(ids) / elapsed, 1))
+                return
+
+            # Ceiling: 4 connections (processes), plain smtplib, pre-built signed messages.
+            from sending.services import _prepare
+
+            prepared = _prepare(mailing.id)
+            prebuilt = []
+            for i in range(min(n, 2000)):
+                rcpt = f"ceiling{i}@example.net"
+                data = prepared.composer.compose(
+                    {"subscriber": {"name": f"Reader {i}"},
+                     "unsubscribe_url": f"https://news.example.org/u/{i}/"},
+                    to=rcpt, message_id=f"<ceiling.{i}@example.org>")
+                prebuilt.append((rcpt, dkim.sign(data, prepared.keys)))
+            messages = [(prebuilt[i % len(prebuilt)][0],
+                         prebuilt[i % len(prebuilt)][1].replace(
+                             b"Message-ID: <ceiling.", f"Message-ID: <c{i}.".encode(), 1))
+                        for i in range(n)]
+            chunks = [(port, messages[k::4]) for k in range(4)]
+            client.set("sink:count", 0)
+            started = time.monotonic()
+            with multiprocessing.get_context("fork").Pool(4) as processes:
+                processes.map(_ceiling_worker, chunks)
+            ceiling_s = wait_for_count(client, "sink:count", n, 120) - started
+            ceiling = n / ceiling_s
+            bench.log(f"ceiling (smtplib, 4 connections): {ceiling:.0f} msgs/s")
+            del messages, chunks
+            client.delete("sink:count", "sink:ids")
+
+            env = {**bench.env, "LOG_LEVEL": "WARNING"}
+            for k in range(args.workers):
+                log = open(bench.tmp / f"worker{k}.log", "wb")
+                workers.append(subprocess.Popen(
+                    [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "bulk",
+                     "-n", f"bulk{k}@%h", "-P", "threads", "-c", str(args.threads),
+                     "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
+                    cwd=ROOT, env=env,
+                    stdout=log, stderr=subprocess.STDOUT))
+            for k in range(args.workers):
+                deadline = time.monotonic() + 60
+                while b"ready." not in (bench.tmp / f"worker{k}.log").read_bytes():
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("worker did not start")
+                    time.sleep(0.1)
+            started = time.monotonic()
+            batches = deliveries_dispatch(mailing_id=mailing.id)
+            finished = wait_for_count(client, "sink:count", n, timeout=900)
+            real_s = finished - started
+            rate = n / real_s
+            bench.log(f"{batches} batches; end to end: {rate:.0f} msgs/s")
+            time.sleep(0.5)
+            ids = client.hgetall("sink:ids")
+            duplicates = sum(1 for v in ids.values() if int(v) > 1)
+            expected = {d.encode() for d in mailing.deliveries.values_list("message_id",
+                                                                            flat=True)}
+            missing = n - len(expected & set(ids))
+            from sending.models import Delivery
+
+            not_sent = mailing.deliveries.exclude(state=Delivery.State.SENT).count()
+        finally:
+            for worker in workers:
+                worker.terminate()
+            for worker in workers:
+                worker.wait(30)
+            sink.terminate()
+            sink.wait(10)
+            if args.keep_logs:
+                for k in range(len(workers)):
+                    print((bench.tmp / f"worker{k}.log").read_text()[-3000:])
+        bench.report(recipients=n, workers=args.workers, threads_per_worker=args.threads,
+                     dkim="rsa-2048",
+                     msgs_per_s=round(rate, 1), ceiling_msgs_per_s=round(ceiling, 1),
+                     ratio=round(rate / ceiling, 3), duplicates=duplicates, missing=missing,
+                     not_sent=not_sent)
+
+
+if __name__ == "__main__":
+    main()
