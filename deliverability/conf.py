@@ -17,6 +17,10 @@ BREAKER_TIME_SCALE = env_float("BREAKER_TIME_SCALE", 1.0)
 # own recursive resolver: public ones are refused by Spamhaus.
 DNS_SERVERS = env_list("DNS_SERVERS", [])
 
+# Group recipient domains by their MX hosts (one DNS lookup per domain, cached).
+# Off: only the shipped domain lists are used, every other domain is its own provider.
+PROVIDER_MX_LOOKUP = env_bool("PROVIDER_MX_LOOKUP", True)
+
 # --- Bounce intake ---------------------------------------------------------
 # The VERP domain. sending/conf.py reads the same variable; deliverability may
 # not import sending, so it is read here a second time.

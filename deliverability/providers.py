@@ -1,83 +1,161 @@
-"""Recipient domain -> provider key ("google", "microsoft", or the domain itself).
+"""Recipient domain -> mailbox provider key, by MX rollup.
 
-Throttles and the circuit breaker count per provider, not per domain: a block
-from Microsoft covers outlook.com, hotmail.de and every company on Exchange
-Online. For now the answer comes from a shipped table of domains and MX host
-suffixes; ``provider_for_domain`` takes an optional ``MXResolver`` (the
-provider-breaker issue adds a DNS one with MX rollup). Unknown domains are
-their own provider. Lookups are cached per process.
+Throttles and the breaker count per provider, not per domain: a block from
+Microsoft covers outlook.com, hotmail.de and every company on Exchange Online.
+A domain belongs to a provider when ALL its MX hosts end with one of the
+provider's ``mx_suffixes`` (KumoMTA's rollup rule; the providers live in
+``breaker/rules.toml``); when DNS cannot answer, the provider's ``domains``
+list decides; otherwise the sorted MX set is its own provider (``mx:a,b``), so
+domains hosted on the same servers share a breaker; a domain without MX is its
+own provider.
+
+Answers are cached per process and in Redis (shared by every worker) for
+``PROVIDER_CACHE_SECONDS``; DNS failures only for a short while.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from functools import lru_cache
 from typing import Protocol
 
-# Domains whose provider is known without DNS.
-DOMAINS: dict[str, str] = {
-    **dict.fromkeys(["gmail.com", "googlemail.com"], "google"),
-    **dict.fromkeys(["outlook.com", "hotmail.com", "hotmail.de", "hotmail.fr", "hotmail.co.uk",
-                     "live.com", "live.de", "live.fr", "msn.com", "outlook.de", "outlook.fr"],
-                    "microsoft"),
-    **dict.fromkeys(["yahoo.com", "yahoo.de", "yahoo.fr", "yahoo.co.uk", "ymail.com",
-                     "aol.com", "aol.de"], "yahoo"),
-    **dict.fromkeys(["icloud.com", "me.com", "mac.com"], "apple"),
-    **dict.fromkeys(["gmx.de", "gmx.net", "gmx.at", "gmx.ch", "gmx.com", "web.de",
-                     "mail.com"], "united-internet"),
-    **dict.fromkeys(["t-online.de", "magenta.de"], "t-online"),
-    **dict.fromkeys(["bluewin.ch", "swisscom.com"], "swisscom"),
-    **dict.fromkeys(["orange.fr", "wanadoo.fr"], "orange"),
-    **dict.fromkeys(["free.fr"], "free"),
-    **dict.fromkeys(["proton.me", "protonmail.com", "pm.me"], "proton"),
-    **dict.fromkeys(["mail.ru", "inbox.ru", "list.ru", "bk.ru"], "mail-ru"),
-    **dict.fromkeys(["yandex.ru", "yandex.com", "ya.ru"], "yandex"),
-}
+from deliverability.breaker.rules import Provider, load
+from deliverability.resolver import DnsFailure
 
-# MX host suffixes that reveal the provider behind a custom domain.
-MX_SUFFIXES: dict[str, str] = {
-    "google.com": "google",
-    "googlemail.com": "google",
-    "protection.outlook.com": "microsoft",
-    "outlook.com": "microsoft",
-    "yahoodns.net": "yahoo",
-    "icloud.com": "apple",
-    "gmx.net": "united-internet",
-    "web.de": "united-internet",
-    "t-online.de": "t-online",
-    "bluewin.ch": "swisscom",
-    "protonmail.ch": "proton",
-    "yandex.net": "yandex",
-}
+logger = logging.getLogger(__name__)
+
+CACHE_SECONDS = 6 * 3600
+FAILURE_CACHE_SECONDS = 300
+REDIS_KEY = "deliverability:provider:{domain}"
 
 
 class MXResolver(Protocol):
-    def mx_hosts(self, domain: str) -> list[str]:
-        """MX host names of ``domain`` (empty when unknown); must not raise."""
+    def mx(self, domain: str) -> list[str]:
+        """MX host names of ``domain`` ([] when it has none); raises DnsFailure."""
+
+
+def _clean(name: str) -> str:
+    return name.strip().lower().rstrip(".")
+
+
+@lru_cache(maxsize=1)
+def _tables() -> tuple[dict[str, str], list[tuple[str, str]]]:
+    providers: dict[str, Provider] = load().providers
+    domains = {d.lower(): key for key, p in providers.items() for d in p.domains}
+    suffixes = sorted(((s.lower(), key) for key, p in providers.items() for s in p.mx_suffixes),
+                      key=lambda item: -len(item[0]))
+    return domains, suffixes
 
 
 def provider_for_mx(hosts: list[str]) -> str | None:
+    """The provider whose suffixes cover every MX host, or None."""
+    _, suffixes = _tables()
+    found = set()
     for host in hosts:
-        host = host.lower().rstrip(".")
-        for suffix, key in MX_SUFFIXES.items():
-            if host == suffix or host.endswith("." + suffix):
-                return key
-    return None
+        host = _clean(host)
+        match = next((key for suffix, key in suffixes if host.endswith(suffix)), None)
+        if match is None:
+            return None
+        found.add(match)
+    return found.pop() if len(found) == 1 else None
 
 
-def provider_for_domain(domain: str, resolver: MXResolver | None = None) -> str:
-    domain = domain.strip().lower().rstrip(".")
+def rollup(domain: str, hosts: list[str]) -> str:
+    if not hosts:
+        return domain
+    return provider_for_mx(hosts) or "mx:" + ",".join(sorted({_clean(h) for h in hosts}))
+
+
+def _default_resolver() -> MXResolver | None:
+    from deliverability.conf import PROVIDER_MX_LOOKUP
+
+    if not PROVIDER_MX_LOOKUP:
+        return None
+    from deliverability.resolver import DnsResolver
+
+    return DnsResolver(timeout=3.0)
+
+
+_local: dict[str, tuple[float, str]] = {}
+
+
+def provider_for_domain(domain: str, resolver: MXResolver | None = None, *,
+                        use_dns: bool | None = None) -> str:
+    """Provider key of a recipient domain (see the module doc)."""
+    domain = _clean(domain)
+    if not domain:
+        return ""
+    now = time.monotonic()
+    cached = _local.get(domain)
+    if cached and cached[0] > now:
+        return cached[1]
+    domains, _ = _tables()
+    if resolver is None and use_dns is not False:
+        resolver = _default_resolver()
     if resolver is None:
-        return _table_lookup(domain)
-    known = DOMAINS.get(domain)
-    if known:
-        return known
-    return provider_for_mx(resolver.mx_hosts(domain)) or domain
+        provider, ttl = domains.get(domain, domain), CACHE_SECONDS
+    else:
+        provider, ttl = _lookup(domain, resolver, domains)
+    _local[domain] = (now + ttl, provider)
+    return provider
 
 
-@lru_cache(maxsize=65536)
-def _table_lookup(domain: str) -> str:
-    return DOMAINS.get(domain, domain)
+def _lookup(domain: str, resolver: MXResolver, domains: dict[str, str]) -> tuple[str, int]:
+    redis = _redis()
+    key = REDIS_KEY.format(domain=domain)
+    if redis is not None:
+        try:
+            shared = redis.get(key)
+        except Exception:  # the cache is an optimisation; Redis trouble must not stop a lookup
+            shared = None
+        if shared:
+            return shared.decode(), CACHE_SECONDS
+    try:
+        provider, ttl = rollup(domain, resolver.mx(domain)), CACHE_SECONDS
+    except DnsFailure as exc:
+        logger.info("provider lookup for %s failed (%s): using the domain list", domain, exc)
+        provider, ttl = domains.get(domain, domain), FAILURE_CACHE_SECONDS
+    if provider == domain and domain in domains:  # no MX records but a known consumer domain
+        provider = domains[domain]
+    if redis is not None:
+        try:
+            redis.set(key, provider, ex=ttl)
+        except Exception as exc:  # see above
+            logger.debug("provider cache not written: %s", exc)
+    return provider, ttl
+
+
+def _redis():
+    try:
+        from config.redis import get_redis
+
+        return get_redis()
+    except Exception:  # outside Django (scripts): no shared cache
+        return None
+
+
+def providers_for_domains(domains, resolver: MXResolver | None = None, *,
+                          threads: int = 32) -> dict[str, str]:
+    """Many domains at once (a campaign's fan-out): cache hits first, DNS in parallel."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    wanted = sorted({_clean(d) for d in domains if d})
+    if resolver is None:
+        resolver = _default_resolver()
+    if resolver is None or len(wanted) < 2:
+        return {d: provider_for_domain(d, resolver, use_dns=resolver is not None)
+                for d in wanted}
+    with ThreadPoolExecutor(max_workers=min(threads, len(wanted))) as pool:
+        found = pool.map(lambda d: provider_for_domain(d, resolver), wanted)
+        return dict(zip(wanted, found, strict=True))
 
 
 def provider_for_address(address: str, resolver: MXResolver | None = None) -> str:
     return provider_for_domain(address.rpartition("@")[2], resolver)
+
+
+def forget() -> None:
+    """Drop the per-process cache (tests; after editing providers)."""
+    _local.clear()
+    _tables.cache_clear()

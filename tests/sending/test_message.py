@@ -134,14 +134,15 @@ def test_gate_allows_without_state_and_refuses_a_pause(redis_client):
 
 
 def test_providers_table_and_mx_rollup():
-    from deliverability.providers import provider_for_address, provider_for_domain
+    from deliverability.providers import forget, provider_for_domain
 
-    assert provider_for_address("a@GMail.com") == "google"
-    assert provider_for_domain("hotmail.de") == "microsoft"
-    assert provider_for_domain("example.net") == "example.net"
+    forget()
+    assert provider_for_domain("GMail.com", use_dns=False) == "google"
+    assert provider_for_domain("hotmail.de", use_dns=False) == "microsoft_consumer"
+    assert provider_for_domain("example.net", use_dns=False) == "example.net"
 
     class Resolver:
-        def mx_hosts(self, domain):
+        def mx(self, domain):
             return ["company-de.mail.protection.outlook.com."]
 
-    assert provider_for_domain("company.de", Resolver()) == "microsoft"
+    assert provider_for_domain("company.de", Resolver()) == "microsoft_365"
