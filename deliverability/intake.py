@@ -299,5 +299,10 @@ def _breaker_call(event: BounceEvent, pool: str) -> Callable[[], None]:
 
 
 def reclassify(message: InboundMessage) -> InboundMessage:
-    """Re-run the classifier on the stored bytes (after the rules improved)."""
+    """Re-run the classifier on the stored bytes (after the rules improved).
+
+    A message whose raw bytes were pruned (deliverability.retention) keeps its events.
+    """
+    if hashlib.sha256(message.raw).hexdigest() != message.key:
+        return message
     return process(message, reclassify=True)

@@ -233,3 +233,17 @@ def test_reclassify_acts_when_the_rules_changed_their_mind(run_on_commit, monkey
     assert Suppression.objects.get().source_event_id == event.id
     delivery.refresh_from_db()
     assert delivery.state == Delivery.State.BOUNCED
+
+
+def test_reclassify_leaves_a_pruned_message_alone(run_on_commit):
+    from deliverability.retention import prune_raw_messages
+
+    delivery = make_delivery("nobody@example.org")
+    message = ingest(bounce_for("rfc3464_user_unknown", delivery), source="smtp")
+    InboundMessage.objects.update(received_at=timezone.now() - timedelta(days=400))
+    assert prune_raw_messages(days=30) == 1
+    message.refresh_from_db()
+
+    reclassify(message)
+
+    assert list(message.events.values_list("kind", "action")) == [("hard", "suppressed")]
