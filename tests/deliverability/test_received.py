@@ -115,6 +115,7 @@ def test_a_pasted_header_block_is_read_too():
     assert (hop.helo, hop.rdns, hop.ip) == ("mail.com", None, "94.130.34.42")
 
 
+@pytest.mark.django_db  # the command reads our identity (relays, mailings)
 def test_command_prints_json_per_hop(tmp_path):
     path = tmp_path / "sample.eml"
     path.write_bytes(MESSAGE.encode())
