@@ -1,100 +1,90 @@
 """The one question sending asks before each message: may this pool mail this provider now?
 
-``may_send(provider, pool)`` returns a ``Decision`` with ``allowed``,
-``wait_until`` (unix time, when not allowed; None = until an operator acts),
-``rate`` (None, or a factor below 1 to apply to the provider's nominal rate)
-and ``reason`` (shown on deferred deliveries).
+``may_send(provider, pool)`` returns the breaker's ``Decision``: ``allowed``,
+``wait_until`` (unix time when not allowed; None = until an operator acts),
+``rate`` (None, or a factor below 1 for the provider's nominal rate),
+``max_connections`` and ``reason`` (shown on deferred deliveries).
 
-The state lives in Redis, written by the provider circuit breaker
-(``deliverability.breaker``): one hash per pool and provider,
-``deliverability:breaker:<pool>:<provider>``. No state means "send at the
-normal rate". Answers the breaker marks cacheable are kept per process for
-``CACHE_SECONDS``, so the question costs nothing per message and a new pause
-reaches every worker within that time; probe answers are never cached (each
-yes is one counted probe). Redis errors propagate: the caller must not send
-without an answer.
-
-If the breaker package is absent the hash is read directly (``_decide``):
-``state`` ok / paused (until ``until``) / probing, ``rate``, ``reason``.
+The state lives in Redis, written by the provider breaker
+(``deliverability.breaker``). Answers are cached per process so the question
+costs nothing per message, and every state change is published on a Redis
+channel that each process listens to: a pause reaches every worker within
+milliseconds, and within ``CACHE_SECONDS`` even if the notification is lost.
+Probe answers are never cached (each yes is one counted probe). Redis errors
+propagate: the caller must not send without an answer.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
 import time
-from dataclasses import dataclass
+
+from deliverability.breaker.engine import CHANGES_CHANNEL, Breaker, Decision
+
+logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 1.0
-KEY = "deliverability:breaker:{pool}:{provider}"
+
+_cache: dict[tuple[str, str], tuple[float, Decision]] = {}
+_breaker: Breaker | None = None
+_listener_pid: int | None = None
+_lock = threading.Lock()
 
 
-@dataclass(frozen=True)
-class Decision:
-    allowed: bool
-    wait_until: float | None = None
-    rate: float | None = None
-    reason: str = ""
-    cacheable: bool = True
-
-
-ALLOW = Decision(allowed=True)
-_cache: dict[tuple[str, str], tuple[float, object]] = {}
-_breaker = None
-
-
-def breaker_key(provider: str, pool: str) -> str:
-    return KEY.format(pool=pool, provider=provider)
-
-
-def _get_breaker():
+def _get_breaker() -> Breaker:
     global _breaker
     if _breaker is None:
-        try:
-            from deliverability.breaker.engine import Breaker
-        except ImportError:
-            _breaker = False
-        else:
-            _breaker = Breaker()
+        _breaker = Breaker()
     return _breaker
 
 
-def may_send(provider: str, pool: str, *, redis=None):
+def _listen(redis) -> None:
+    """Drop cached answers whenever a breaker changes (one thread per process)."""
+    while True:
+        try:
+            pubsub = redis.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(CHANGES_CHANNEL)
+            _cache.clear()  # anything may have changed while we were not listening
+            for message in pubsub.listen():
+                if message.get("type") == "message":
+                    _cache.clear()
+        except Exception as exc:  # Redis restarts: listen again; the cache TTL covers the gap
+            logger.info("breaker change listener reconnecting: %s", exc)
+            time.sleep(0.5)
+
+
+def _ensure_listener(redis) -> None:
+    global _listener_pid
+    if _listener_pid == os.getpid():
+        return
+    with _lock:
+        if _listener_pid == os.getpid():
+            return
+        # After a fork (Celery's prefork pool) the parent's thread does not exist here.
+        _cache.clear()
+        threading.Thread(target=_listen, args=(redis,), name="breaker-listener",
+                         daemon=True).start()
+        _listener_pid = os.getpid()
+
+
+def may_send(provider: str, pool: str) -> Decision:
     """The breaker's decision for this provider and pool (cached when cacheable)."""
+    breaker = _get_breaker()
+    _ensure_listener(breaker.redis)
     now = time.monotonic()
     cached = _cache.get((provider, pool))
     if cached and cached[0] > now:
         return cached[1]
-    breaker = _get_breaker() if redis is None else False
-    if breaker:
-        decision = breaker.decide(provider, pool)
-    else:
-        if redis is None:
-            from config.redis import get_redis
-
-            redis = get_redis()
-        decision = _decide(redis.hgetall(breaker_key(provider, pool)))
-    if getattr(decision, "cacheable", True):
+    decision = breaker.decide(provider, pool)
+    if decision.cacheable:
         _cache[(provider, pool)] = (now + CACHE_SECONDS, decision)
     return decision
 
 
 def forget() -> None:
-    """Drop cached answers (tests, and after an operator changes a pause)."""
+    """Drop cached answers and the breaker (tests; after settings change)."""
     global _breaker
     _cache.clear()
     _breaker = None
-
-
-def _decide(raw: dict) -> Decision:
-    if not raw:
-        return ALLOW
-    fields = {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes)
-              else v for k, v in raw.items()}
-    state = fields.get("state", "ok")
-    reason = fields.get("reason", "")
-    rate = float(fields["rate"]) if fields.get("rate") else None
-    if state == "paused":
-        until = float(fields.get("until") or 0)
-        if until > time.time():
-            return Decision(allowed=False, wait_until=until, reason=reason or "provider paused")
-        return Decision(allowed=True, rate=rate)
-    return Decision(allowed=True, rate=rate, reason=reason)

@@ -40,6 +40,8 @@ STATE_KEY = "deliverability:breaker:{pool}:{provider}"
 HITS_KEY = "deliverability:breaker-hits:{pool}:{provider}:{rule}"
 BLOCKS_KEY = "deliverability:breaker-blocks:{pool}"
 LOCK_KEY = "deliverability:breaker-lock:{pool}:{provider}"
+# Every state change is published here; each process's gate drops its cache.
+CHANGES_CHANNEL = "deliverability:breaker-changes"
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class Breaker:
         pipe = self.redis.pipeline()
         pipe.delete(key)
         pipe.hset(key, mapping={k: str(v) for k, v in fields.items() if v is not None})
+        pipe.publish(CHANGES_CHANNEL, f"{pool}:{provider}")
         pipe.execute()
 
     def _decayed_level(self, fields: dict, klass: str, now: float) -> int:

@@ -119,30 +119,34 @@ def test_verp_decodes_every_id(delivery_id):
     assert verp.decode(verp.encode(delivery_id, "b.example.org")) == delivery_id
 
 
-def test_gate_allows_without_state_and_refuses_a_pause(redis_client):
+def test_gate_allows_without_state_and_refuses_a_pause(redis_client, db):
     import time
 
     from deliverability import gate
+    from deliverability.breaker.engine import Breaker
 
     gate.forget()
     assert gate.may_send("google", "bulk").allowed
-    redis_client.hset(gate.breaker_key("microsoft", "bulk"),
-                      mapping={"state": "paused", "until": time.time() + 60, "reason": "S3150"})
-    decision = gate.may_send("microsoft", "bulk")
+    Breaker(redis=redis_client).pause("microsoft_consumer", "bulk", seconds=60, actor="S3150")
+    decision = gate.may_send("microsoft_consumer", "bulk")
     assert not decision.allowed and decision.wait_until > time.time() and "S3150" in decision.reason
-    assert gate.may_send("microsoft", "transactional").allowed
+    assert gate.may_send("microsoft_consumer", "transactional").allowed
 
 
-def test_providers_table_and_mx_rollup():
-    from deliverability.providers import forget, provider_for_domain
+def test_a_pause_reaches_a_cached_gate_at_once(redis_client, db):
+    """Another worker's trip is published: this process drops its cached "yes" immediately."""
+    import time
 
-    forget()
-    assert provider_for_domain("GMail.com", use_dns=False) == "google"
-    assert provider_for_domain("hotmail.de", use_dns=False) == "microsoft_consumer"
-    assert provider_for_domain("example.net", use_dns=False) == "example.net"
+    from deliverability import gate
+    from deliverability.breaker.engine import Breaker
 
-    class Resolver:
-        def mx(self, domain):
-            return ["company-de.mail.protection.outlook.com."]
-
-    assert provider_for_domain("company.de", Resolver()) == "microsoft_365"
+    gate.forget()
+    assert gate.may_send("swisscom", "bulk").allowed  # cached for CACHE_SECONDS
+    time.sleep(0.2)  # the listener thread subscribes
+    other_worker = Breaker(redis=redis_client)
+    other_worker.record(provider="swisscom", pool="bulk", code=554,
+                        text="5.7.1 Swisscom AG IP: 192.0.2.1, You are not allowed to send us mail")
+    started = time.monotonic()
+    while gate.may_send("swisscom", "bulk").allowed:
+        assert time.monotonic() - started < gate.CACHE_SECONDS / 2, "pause not seen in time"
+        time.sleep(0.005)
