@@ -42,7 +42,7 @@ from deliverability.answers import (
     record_smtp_accepted,
     record_smtp_answers,
 )
-from deliverability.providers import provider_for_domain
+from deliverability.providers import providers_for_domains
 from deliverability.suppression import normalise, suppressed_among
 from sending import conf as sending_conf
 from sending import dkim
@@ -85,22 +85,32 @@ def mailing_create(*, from_email: str, subject: str, text: str, html: str = "",
     )
 
 
-def mailing_start(*, mailing: Mailing, recipients: Iterable[tuple[int | None, str]],
+def mailing_start(*, mailing: Mailing,
+                  recipients: Iterable[tuple[int | None, str]] | None = None,
+                  source_sql: str | None = None, source_params: Iterable = (),
                   dispatch: bool = True) -> int:
-    """Build the ledger from ``(subscription_id, address)`` pairs and start sending.
+    """Build the ledger and start sending.
 
-    The caller passes confirmed subscriptions only (``iter_sql`` streams them
-    from a query); suppressed addresses are skipped here. Safe to call again:
-    the unique (mailing, address) constraint keeps existing rows. Returns the
+    Recipients come either as ``(subscription_id, address)`` pairs or as a SQL
+    query returning those two columns (``source_sql``; on PostgreSQL the rows
+    then never leave the server). The caller passes confirmed subscriptions
+    only; suppressed addresses are skipped here. Safe to call again: the
+    unique (mailing, address) constraint keeps existing rows. Returns the
     number of deliveries of the mailing.
     """
+    if (recipients is None) == (source_sql is None):
+        raise ValueError("pass either recipients or source_sql")
     Mailing.objects.filter(id=mailing.id, state__in=[Mailing.State.DRAFT,
                                                        Mailing.State.BUILDING]).update(
         state=Mailing.State.BUILDING)
     mailing.refresh_from_db()
     if mailing.state != Mailing.State.BUILDING:
         raise ValueError(f"mailing {mailing.id} is {mailing.state}, not startable")
-    ledger_build(mailing, recipients)
+    if source_sql is not None and connection.vendor == "postgresql":
+        ledger_build_sql(mailing, source_sql, list(source_params))
+    else:
+        ledger_build(mailing, recipients if recipients is not None
+                     else iter_sql(source_sql, source_params))
     count = Delivery.objects.filter(mailing=mailing).count()
     Mailing.objects.filter(id=mailing.id).update(
         state=Mailing.State.SENDING, recipients=count,
@@ -147,11 +157,12 @@ def ledger_build(mailing: Mailing, recipients: Iterable[tuple[int | None, str]])
                 if not address or address in seen:
                     continue
                 seen.add(address)
-                domain = address.rpartition("@")[2]
-                provider = providers.get(domain)
-                if provider is None:
-                    provider = providers[domain] = provider_for_domain(domain)
-                rows.append((subscription_id, address, provider))
+                rows.append((subscription_id, address, address.rpartition("@")[2]))
+            unknown = {domain for _, _, domain in rows if domain not in providers}
+            if unknown:  # one parallel lookup per new domain (MX rollup, cached)
+                providers.update(providers_for_domains(unknown))
+            rows = [(sid, address, providers.get(domain, domain))
+                    for sid, address, domain in rows]
             if postgres:
                 _pg_insert(mailing.id, rows, now)
             else:
@@ -160,6 +171,41 @@ def ledger_build(mailing: Mailing, recipients: Iterable[tuple[int | None, str]])
         if postgres:
             with connection.cursor() as cursor:
                 cursor.execute("DROP TABLE IF EXISTS pw_ledger_stage")
+
+
+def ledger_build_sql(mailing: Mailing, source_sql: str, params: list) -> None:
+    """PostgreSQL: the whole ledger in SQL (providers looked up once per distinct domain)."""
+    from deliverability.models import Suppression
+
+    table = Delivery._meta.db_table
+    suppression = Suppression._meta.db_table
+    source = (f"SELECT src.sid, split_part(src.addr, '@', 1) || '@' || "  # noqa: S608
+              f"lower(split_part(src.addr, '@', 2)) AS address FROM "
+              f"(SELECT q.* FROM ({source_sql}) AS q) AS src(sid, addr) "
+              "WHERE position('@' in src.addr) > 1")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT split_part(address, '@', 2) FROM ({source}) AS s",  # noqa: S608
+                       params)
+        domains = [row[0] for row in cursor.fetchall()]
+    providers = providers_for_domains(domains)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '128MB'")  # sort and anti-join in memory
+        cursor.execute("CREATE TEMP TABLE pw_ledger_providers (domain text PRIMARY KEY, "
+                       "provider text) ON COMMIT DROP")
+        with cursor.cursor.copy("COPY pw_ledger_providers (domain, provider) FROM STDIN") as copy:
+            for domain in domains:
+                copy.write_row((domain, providers.get(domain, domain)))
+        cursor.execute(
+            f"INSERT INTO {table} (mailing_id, subscription_id, address, provider, state, "  # noqa: S608
+            "attempts, next_attempt_at, claimed_by, relay, last_reply, message_id) "
+            "SELECT %s, s.sid, s.address, COALESCE(p.provider, ''), 'queued', 0, %s, '', '', "
+            f"'', '' FROM ({source}) AS s LEFT JOIN pw_ledger_providers p "
+            "ON p.domain = split_part(s.address, '@', 2) "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {suppression} x WHERE x.address = s.address) "
+            # In address order the unique index grows at its right edge instead of
+            # touching random pages: several times faster for a million rows.
+            "ORDER BY s.address ON CONFLICT (mailing_id, address) DO NOTHING",
+            [mailing.id, timezone.now(), *params])
 
 
 def _pg_stage_create() -> None:
