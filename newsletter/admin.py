@@ -155,8 +155,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class ConsentRecordAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "event", "source", "list_slug", "address", "ip")
     list_filter = ("event", "source", "list_slug")
-    search_fields = ("address", "address_sha256")
-    date_hierarchy = "created_at"
+    search_fields = ("=address_sha256", "address")
 
 
 @admin.register(ConsentText)

@@ -38,3 +38,5 @@ LIST_ID_DOMAIN = env_str("LIST_ID_DOMAIN", "")
 PENDING_PURGE_DAYS = env_int("PENDING_PURGE_DAYS", 14, minimum=1)
 # Rows per database batch in subscriber imports.
 IMPORT_BATCH_ROWS = env_int("IMPORT_BATCH_ROWS", 20000, minimum=100)
+# Database connections writing import batches in parallel (PostgreSQL).
+IMPORT_WRITERS = env_int("IMPORT_WRITERS", 2, minimum=1, maximum=8)

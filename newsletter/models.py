@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 DEFAULT_CONSENT_TEXT = _(
@@ -95,24 +96,33 @@ class Subscription(models.Model):
         CONFIRMED = "confirmed", _("Confirmed")
         UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
 
+    # No single-column indexes: the unique (subscriber, list) and the (list, status)
+    # indexes serve those lookups, and every index costs on a million-row import.
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE,
-                                   related_name="subscriptions")
+                                   related_name="subscriptions", db_index=False)
+    # No database constraint to the list: every insert would lock the one list row
+    # (FOR KEY SHARE), which makes concurrent imports and signups queue on it. Lists
+    # are deleted through Django, which cascades.
     mailing_list = models.ForeignKey(MailingList, on_delete=models.CASCADE,
-                                     related_name="subscriptions")
+                                     related_name="subscriptions", db_index=False,
+                                     db_constraint=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     # Set for a pending subscription when its confirmation was requested.
     requested_at = models.DateTimeField(null=True, blank=True)
+    # Informational (which import added it): no per-row constraint check on bulk imports.
     subscriber_import = models.ForeignKey("SubscriberImport", null=True, blank=True,
-                                          on_delete=models.SET_NULL, related_name="+")
+                                          on_delete=models.SET_NULL, related_name="+",
+                                          db_constraint=False, db_index=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["subscriber", "mailing_list"],
                                                name="subscription_unique_per_list")]
         indexes = [models.Index(fields=["mailing_list", "status"]),
-                   models.Index(fields=["status", "requested_at"])]
+                   models.Index(fields=["requested_at"], condition=Q(status="pending"),
+                                name="subscription_pending_idx")]
 
     def __str__(self) -> str:
         return f"{self.subscriber_id} on {self.mailing_list_id} ({self.status})"
@@ -146,26 +156,38 @@ class ConsentRecord(models.Model):
         COMPLAINT = "complaint", _("Spam complaint")
         SYSTEM = "system", _("System")
 
+    # References without database constraints: the log must outlive what it names
+    # (Django still applies SET_NULL), and imports append a million rows without
+    # a foreign-key check per row. Only lookups the service makes are indexed.
     event = models.CharField(max_length=16, choices=Event.choices)
     source = models.CharField(max_length=16, choices=Source.choices)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
     subscription = models.ForeignKey(Subscription, null=True, blank=True,
-                                     on_delete=models.SET_NULL, related_name="consent_records")
+                                     on_delete=models.SET_NULL, related_name="consent_records",
+                                     db_constraint=False)
     mailing_list = models.ForeignKey(MailingList, null=True, blank=True,
-                                     on_delete=models.SET_NULL, related_name="+")
+                                     on_delete=models.SET_NULL, related_name="+",
+                                     db_constraint=False, db_index=False)
     list_slug = models.CharField(max_length=64, blank=True)
-    address = models.CharField(max_length=254, blank=True, db_index=True)
-    address_sha256 = models.CharField(max_length=64, db_index=True)
+    address = models.CharField(max_length=254, blank=True)
+    address_sha256 = models.CharField(max_length=64)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
     consent_text = models.ForeignKey(ConsentText, null=True, blank=True,
-                                     on_delete=models.PROTECT, related_name="+")
+                                     on_delete=models.PROTECT, related_name="+",
+                                     db_constraint=False, db_index=False)
     subscriber_import = models.ForeignKey("SubscriberImport", null=True, blank=True,
-                                          on_delete=models.PROTECT, related_name="+")
+                                          on_delete=models.PROTECT, related_name="+",
+                                          db_constraint=False, db_index=False)
     detail = models.CharField(max_length=400, blank=True)
 
     class Meta:
-        ordering = ["-created_at", "-id"]
+        ordering = ["-id"]  # the order of writing (no index on created_at needed)
+        # Records are found through their subscription (an index that only ever grows
+        # at its end), or, once the subscription is gone, by the address' hash: that
+        # index holds only those few orphaned records, so imports never touch it.
+        indexes = [models.Index(fields=["address_sha256"], condition=Q(subscription=None),
+                                name="consent_orphan_address_idx")]
         verbose_name = _("consent record")
         verbose_name_plural = _("consent records")
 

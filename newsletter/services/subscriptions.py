@@ -304,12 +304,20 @@ def subscriber_preferences_update(*, subscriber_id: int, name: str, list_ids: se
     return changes
 
 
+def consent_records_of(subscriber: Subscriber) -> Q:
+    """The consent records about this person: through their subscriptions, or orphaned
+    (subscription purged or deleted) records of their address."""
+    return (Q(subscription__in=Subscription.objects.filter(subscriber=subscriber))
+            | Q(subscription=None,
+                address_sha256=ConsentRecord.hash_address(subscriber.email)))
+
+
 def subscriber_export_data(*, subscriber_id: int) -> dict:
     """Everything we hold about a subscriber, as plain JSON-able data."""
     subscriber = Subscriber.objects.get(id=subscriber_id)
     subs = subscriber.subscriptions.select_related("mailing_list").order_by("id")
-    records = (ConsentRecord.objects.filter(address_sha256=ConsentRecord.hash_address(
-        subscriber.email)).select_related("consent_text").order_by("created_at", "id"))
+    records = (ConsentRecord.objects.filter(consent_records_of(subscriber))
+               .select_related("consent_text").order_by("created_at", "id"))
 
     def when(value):
         return value.isoformat() if value else None
@@ -351,7 +359,7 @@ def subscriber_erase(*, subscriber_id: int, client: Client = Client()) -> bool:
         for subscription in subscriber.subscriptions.select_related("mailing_list"):
             consent_record_add(event=Event.ERASE, source=client.source,
                                subscription=subscription, address="", address_sha256=digest)
-        ConsentRecord.objects.filter(address_sha256=digest).update(
+        ConsentRecord.objects.filter(consent_records_of(subscriber)).update(
             address="", ip=None, user_agent="")
         subscriber.delete()
     logger.info("newsletter.subscriber.erased", extra={"subscriber_id": subscriber_id})

@@ -178,3 +178,25 @@ def test_export_imports_back_unchanged(mailing_list, engine):
     copy = MailingList.objects.create(name="Copy", slug="copy")
     _import(copy, exported.encode(), engine)
     assert Subscription.objects.filter(mailing_list=copy).count() == 2
+
+
+if connection.vendor == "postgresql":
+
+    @pytest.mark.django_db(transaction=True)
+    def test_parallel_writers_import_everything_once_even_with_duplicates_across_batches(
+            monkeypatch):
+        """Outside a transaction PostgreSQL batches are written by several threads."""
+        from newsletter import conf
+
+        monkeypatch.setattr(conf, "IMPORT_WRITERS", 3)
+        mailing_list = MailingList.objects.create(name="Big", slug="big")
+        lines = ["email,name"]
+        for i in range(3000):
+            lines.append(f"p{i % 1700}@example.org,P{i}")  # 1,300 repeats, in other batches
+        stats, report = _import(mailing_list, ("\n".join(lines) + "\n").encode(), "copy",
+                                batch_rows=250)
+        assert Subscription.objects.filter(mailing_list=mailing_list).count() == 1700
+        assert ConsentRecord.objects.filter(event="import").count() == 1700
+        assert stats.subscriptions_created == 1700 and report == []
+        assert stats.subscriptions_existing + stats.rows_duplicate == 1300
+        assert Subscriber.objects.get(email="p5@example.org").name == "P1705"  # later row won
