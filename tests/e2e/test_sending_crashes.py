@@ -21,14 +21,12 @@ import pytest
 from sending.models import Delivery, RelayPool
 from sending.services import deliveries_dispatch, deliveries_sweep
 from tests.helpers import wait_until
-from tests.sending.conftest import (  # noqa: F401 - fixtures
-    Relay,
-    ScriptedHandler,
-    add_relay,
-    make_mailing,
-    relay_factory,
-    sending_env,
-)
+from tests.sending import conftest as sending_fixtures
+from tests.sending.conftest import Relay, ScriptedHandler, add_relay, make_mailing
+
+# Fixtures shared with tests/sending.
+relay_factory = sending_fixtures.relay_factory
+sending_env = sending_fixtures.sending_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 S = Delivery.State

@@ -11,12 +11,12 @@ from sending.services import deliveries_dispatch
 from sending.sink import sink_messages
 from sending.transactional import transactional_email_send
 from tests.helpers import wait_until
-from tests.sending.conftest import (  # noqa: F401 - fixtures
-    add_relay,
-    make_mailing,
-    relay_factory,
-    sending_env,
-)
+from tests.sending import conftest as sending_fixtures
+from tests.sending.conftest import add_relay, make_mailing
+
+# Fixtures shared with tests/sending.
+relay_factory = sending_fixtures.relay_factory
+sending_env = sending_fixtures.sending_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
