@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from sending.models import Relay, RelayPool, TransactionalEmail
+from sending.models import (
+    Delivery,
+    DeliveryAttempt,
+    Mailing,
+    Relay,
+    RelayPool,
+    TransactionalEmail,
+)
 
 
 class RelayInline(admin.TabularInline):
@@ -23,6 +30,40 @@ class TransactionalEmailAdmin(admin.ModelAdmin):
     list_filter = ("state", "purpose")
     search_fields = ("to", "subject", "message_id")
     readonly_fields = [f.name for f in TransactionalEmail._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = ("at", "relay", "code", "enhanced_code", "kind", "outcome", "text")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Mailing)
+class MailingAdmin(admin.ModelAdmin):
+    list_display = ("id", "reference", "pool", "state", "recipients", "started_at",
+                    "finished_at")
+    list_filter = ("state", "pool")
+    readonly_fields = ("state", "recipients", "created_at", "started_at", "finished_at")
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    """The ledger. ``review`` rows were possibly sent when a worker died: check, then decide."""
+
+    list_display = ("id", "mailing", "address", "provider", "state", "attempts", "last_code",
+                    "relay", "next_attempt_at", "sent_at")
+    list_filter = ("state", "provider", "mailing")
+    search_fields = ("address", "message_id")
+    readonly_fields = [f.name for f in Delivery._meta.fields]
+    inlines = [DeliveryAttemptInline]
 
     def has_add_permission(self, request):
         return False
