@@ -42,17 +42,21 @@ def _get_breaker() -> Breaker:
 
 def _listen(redis) -> None:
     """Drop cached answers whenever a breaker changes (one thread per process)."""
+    failures = 0
     while True:
         try:
             pubsub = redis.pubsub(ignore_subscribe_messages=True)
             pubsub.subscribe(CHANGES_CHANNEL)
             _cache.clear()  # anything may have changed while we were not listening
+            failures = 0
             for message in pubsub.listen():
                 if message.get("type") == "message":
                     _cache.clear()
         except Exception as exc:  # Redis restarts: listen again; the cache TTL covers the gap
-            logger.info("breaker change listener reconnecting: %s", exc)
-            time.sleep(0.5)
+            failures += 1
+            logger.log(logging.INFO if failures == 1 else logging.DEBUG,
+                       "breaker change listener reconnecting: %s", exc)
+            time.sleep(min(5.0, 0.5 * failures))
 
 
 def _ensure_listener(redis) -> None:
@@ -81,6 +85,14 @@ def may_send(provider: str, pool: str) -> Decision:
     if decision.cacheable:
         _cache[(provider, pool)] = (now + CACHE_SECONDS, decision)
     return decision
+
+
+def paused_until(provider: str, pool: str) -> float | None:
+    """When a paused key's cool-down ends (unix time); None if not paused by a timer."""
+    status = _get_breaker().status(provider, pool)
+    if status.get("state") == "paused" and status.get("until"):
+        return float(status["until"])
+    return None
 
 
 def forget() -> None:

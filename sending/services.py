@@ -682,6 +682,12 @@ class _Run:
         if code < 500 or kind == "block":
             delay = RETRY_SCHEDULE[min(attempts, len(RETRY_SCHEDULE) - 1)]
             next_at = time.time() + delay.total_seconds()
+            if kind == "block":
+                # A block is about the sender: retry when the breaker lets this provider
+                # be tried again (its probes decide), not on the recipient's schedule.
+                reopens = gate.paused_until(provider, prepared.pool)
+                if reopens is not None:
+                    next_at = max(reopens, time.time() + 1)
             state = S.DEFERRED if next_at < prepared.expires_at else S.EXPIRED
         else:
             state, next_at = (S.BOUNCED if kind == "hard" else S.FAILED), None

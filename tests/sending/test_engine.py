@@ -201,3 +201,26 @@ def test_suppressed_after_fan_out_is_not_sent(sending_env, relay_factory, bulk_p
     deliveries_send(delivery_ids(mailing))
     assert mailing.deliveries.get(address="drop@example.net").state == S.SUPPRESSED
     assert [r for _, r, _ in relay.messages] == [["keep@example.net"]]
+
+
+def test_a_block_that_pauses_the_provider_retries_when_the_breaker_reopens(
+        sending_env, relay_factory, bulk_pool, redis_client):
+    from deliverability import gate
+    from deliverability.breaker.engine import Breaker
+
+    gate.forget()
+    relay = relay_factory()
+    add_relay(bulk_pool, relay, name="a")
+    # The generic DNSBL rule trips after two blocks: the second pauses example.net.
+    mailing = make_mailing(bulk_pool, ["blocked1@example.net", "blocked2@example.net",
+                                       "blocked3@example.net"])
+    deliveries_send(delivery_ids(mailing))
+    status = Breaker(redis=redis_client).status("example.net", bulk_pool.name)
+    assert status["state"] == "paused"
+    reopens = float(status["until"])
+    rows = {d.address: d for d in mailing.deliveries.all()}
+    assert rows["blocked1@example.net"].next_attempt_at.timestamp() < reopens  # before the trip
+    assert abs(rows["blocked2@example.net"].next_attempt_at.timestamp() - reopens) < 2
+    held = rows["blocked3@example.net"]  # never tried: held by the gate, no attempt counted
+    assert held.attempts == 0 and "provider paused" in held.last_reply
+    assert len(relay.messages) == 0 and not Suppression.objects.exists()
