@@ -6,7 +6,13 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from deliverability.models import BounceEvent, BreakerTransition, InboundMessage, Suppression
+from deliverability.models import (
+    BounceEvent,
+    BreakerRuleOverride,
+    BreakerTransition,
+    InboundMessage,
+    Suppression,
+)
 
 RAW_DISPLAY_BYTES = 256 * 1024
 
@@ -152,3 +158,84 @@ class BounceEventAdmin(admin.ModelAdmin):
 
     def has_reclassify_permission(self, request):
         return request.user.has_perm("deliverability.reclassify_inboundmessage")
+
+
+class BreakerRuleOverrideForm(forms.ModelForm):
+    class Meta:
+        model = BreakerRuleOverride
+        fields = ["rule_id", "providers", "code", "pattern", "klass", "trigger_count",
+                  "trigger_window", "ladder", "enabled", "note"]
+
+    def clean_pattern(self):
+        return _regex(self.cleaned_data["pattern"])
+
+    def clean_code(self):
+        return _regex(self.cleaned_data["code"]) if self.cleaned_data["code"] else ""
+
+    def clean_providers(self):
+        from deliverability.breaker.rules import shipped
+
+        known = set(shipped()["providers"])
+        names = [p.strip() for p in self.cleaned_data["providers"].split(",") if p.strip()]
+        unknown = [p for p in names if p not in known]
+        if unknown:
+            raise forms.ValidationError(f"unknown provider(s): {', '.join(unknown)}; known: "
+                                        f"{', '.join(sorted(known))}")
+        return ",".join(names)
+
+    def clean_trigger_window(self):
+        return _durations(self.cleaned_data["trigger_window"], allow_manual=False)
+
+    def clean_ladder(self):
+        return _durations(self.cleaned_data["ladder"], allow_manual=True)
+
+
+def _regex(value: str) -> str:
+    import re
+
+    try:
+        re.compile(value, re.IGNORECASE)
+    except re.error as exc:
+        raise forms.ValidationError(f"not a valid regular expression: {exc}") from None
+    if "\\\\" in value:
+        raise forms.ValidationError("a doubled backslash matches a literal backslash: "
+                                    "write \\d, not \\\\d")
+    return value
+
+
+def _durations(value: str, *, allow_manual: bool) -> str:
+    from deliverability.breaker.rules import duration
+
+    steps = [s.strip() for s in value.split(",") if s.strip()]
+    for step in steps:
+        if allow_manual and step == "manual":
+            continue
+        try:
+            duration(step)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+    return ",".join(steps)
+
+
+@admin.register(BreakerRuleOverride)
+class BreakerRuleOverrideAdmin(admin.ModelAdmin):
+    form = BreakerRuleOverrideForm
+    list_display = ("rule_id", "providers", "klass", "pattern", "enabled", "updated_at")
+    list_filter = ("enabled", "klass")
+    search_fields = ("rule_id", "pattern", "note")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        _rules_changed()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        _rules_changed()
+
+
+def _rules_changed() -> None:
+    from deliverability import gate
+    from deliverability.breaker import rules
+
+    rules.reload()
+    gate.forget()

@@ -138,3 +138,50 @@ class BounceEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}/{self.reason} {self.recipient}"
+
+
+class BreakerRuleOverride(models.Model):
+    """An operator's breaker rule: replaces the shipped rule with the same id, or adds one.
+
+    Added rules are tried before the shipped ones, so a provider's new reply text
+    can be taught without a release.
+    """
+
+    CLASSES = [(c, c) for c in ("throttle", "connection", "reputation", "block", "auth_config",
+                                "content", "recipient_hard", "recipient_soft", "transient",
+                                "unknown_5xx")]
+
+    rule_id = models.SlugField(max_length=64, unique=True,
+                               help_text=_("Same id as a shipped rule to replace it."))
+    providers = models.CharField(max_length=255, blank=True,
+                                 help_text=_("Provider keys, comma-separated; empty: any."))
+    code = models.CharField(max_length=32, blank=True,
+                            help_text=_("Regular expression on the reply code, e.g. ^5"))
+    pattern = models.CharField(max_length=1000,
+                               help_text=_("Regular expression (case-insensitive) on the "
+                                           "reply text."))
+    klass = models.CharField("class", max_length=32, choices=CLASSES)
+    trigger_count = models.PositiveIntegerField(null=True, blank=True)
+    trigger_window = models.CharField(max_length=16, blank=True, help_text=_("e.g. 30m"))
+    ladder = models.CharField(max_length=255, blank=True,
+                              help_text=_("Cool-downs, comma-separated, e.g. 4h,12h,manual"))
+    enabled = models.BooleanField(default=True)
+    note = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["rule_id"]
+
+    def __str__(self) -> str:
+        return self.rule_id
+
+    def as_rule_data(self) -> dict:
+        data = {"id": self.rule_id, "pattern": self.pattern, "class": self.klass,
+                "providers": [p.strip() for p in self.providers.split(",") if p.strip()]}
+        if self.code:
+            data["code"] = self.code
+        if self.trigger_count and self.trigger_window:
+            data["trigger"] = {"count": self.trigger_count, "window": self.trigger_window}
+        if self.ladder:
+            data["ladder"] = [s.strip() for s in self.ladder.split(",") if s.strip()]
+        return data

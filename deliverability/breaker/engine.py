@@ -86,9 +86,14 @@ class Breaker:
 
             time_scale = BREAKER_TIME_SCALE
         self.redis = redis
-        self.rules = ruleset or load()
+        self._rules = ruleset
         self.clock = clock
         self.scale = time_scale
+
+    @property
+    def rules(self) -> Ruleset:
+        # The shipped rules plus the admin's overrides, re-read at most once a minute.
+        return self._rules or load()
 
     # --- helpers --------------------------------------------------------------
     def _seconds(self, text_or_seconds) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -154,9 +155,46 @@ def parse(data: dict) -> Ruleset:
 
 
 @lru_cache(maxsize=1)
-def load(path: Path = RULES_PATH) -> Ruleset:
+def shipped(path: Path = RULES_PATH) -> dict:
     with open(path, "rb") as handle:
-        return parse(tomllib.load(handle))
+        return tomllib.load(handle)
+
+
+def merge_overrides(data: dict, overrides: list[dict]) -> dict:
+    """Operators' rules replace shipped ones with the same id; new ones go first."""
+    by_id = {rule["id"]: rule for rule in overrides}
+    rules = [by_id.pop(rule["id"], rule) for rule in data["rules"]]
+    return {**data, "rules": list(by_id.values()) + rules}
+
+
+_loaded: tuple[float, Ruleset] | None = None
+RELOAD_SECONDS = 60.0
+
+
+def load(path: Path = RULES_PATH) -> Ruleset:
+    """The shipped rules with the admin's overrides, re-read at most once a minute."""
+    global _loaded
+    now = time.monotonic()
+    if _loaded is not None and _loaded[0] > now:
+        return _loaded[1]
+    ruleset = parse(merge_overrides(shipped(path), _override_data()))
+    _loaded = (now + RELOAD_SECONDS, ruleset)
+    return ruleset
+
+
+def reload() -> None:
+    """Forget the loaded rules (after an override is saved)."""
+    global _loaded
+    _loaded = None
+
+
+def _override_data() -> list[dict]:
+    try:
+        from deliverability.models import BreakerRuleOverride
+
+        return [o.as_rule_data() for o in BreakerRuleOverride.objects.filter(enabled=True)]
+    except Exception:  # no database yet (start-up, migrations, scripts): the shipped rules
+        return []
 
 
 def normalise_reply(code: int, text: str) -> str:
