@@ -11,13 +11,15 @@ class ConfigAppConfig(AppConfig):
 
     def ready(self) -> None:
         from deliverability.identity import register_identity_provider
-        from deliverability.signals import breaker_transitioned
-        from sending.alerts import breaker_alert
+        from deliverability.signals import blocklist_checked, breaker_transitioned, pool_blocked
+        from sending.alerts import blocklist_alert, breaker_alert
         from sending.identity import build_identity
 
         register_identity_provider(build_identity)
         breaker_transitioned.connect(breaker_alert, dispatch_uid="breaker-alert-mail")
         breaker_transitioned.connect(_webhook, dispatch_uid="breaker-alert-webhook")
+        pool_blocked.connect(_blocklist_check, dispatch_uid="pool-blocked-blocklist-check")
+        blocklist_checked.connect(blocklist_alert, dispatch_uid="blocklist-alert-mail")
 
 
 def _webhook(sender, transition, **kwargs) -> None:
@@ -28,3 +30,11 @@ def _webhook(sender, transition, **kwargs) -> None:
 
     if BREAKER_WEBHOOK_URL:
         transaction.on_commit(lambda: breaker_webhook.delay(transition.id))
+
+
+def _blocklist_check(sender, pool, **kwargs) -> None:
+    from django.db import transaction
+
+    from deliverability.tasks import pool_blocklist_check
+
+    transaction.on_commit(lambda: pool_blocklist_check.delay(pool))

@@ -13,3 +13,5 @@ pool_blocked = Signal()
 # sender=None, delivery_id: int, kind: str, reason: str, status: str, diagnostic: str,
 # event_id: int — an asynchronous bounce / complaint / reply matched to a delivery by VERP
 bounce_recorded = Signal()
+# sender=None, pool: str, results: list[preflight.CheckResult] — after a pool-wide block
+blocklist_checked = Signal()

@@ -43,3 +43,23 @@ def prune_raw() -> int:
     from deliverability.retention import prune_raw_messages
 
     return prune_raw_messages()
+
+
+@shared_task(name="deliverability.pool_blocklist_check", queue="deliverability",
+             ignore_result=True)
+def pool_blocklist_check(pool: str) -> int:
+    """Several providers blocked this pool: are its IPs or domains on a blocklist?"""
+    from deliverability.identity import current_identity
+    from deliverability.preflight import check_domain_blocklists, check_ip_blocklists
+    from deliverability.resolver import DnsResolver
+    from deliverability.signals import blocklist_checked
+
+    identity, resolver = current_identity(), DnsResolver(timeout=5)
+    results = []
+    for relay in identity.relays:
+        if relay.ip:
+            results += check_ip_blocklists(resolver, relay.ip)
+    for domain in identity.domains:
+        results += check_domain_blocklists(resolver, domain.domain)
+    blocklist_checked.send(sender=None, pool=pool, results=results)
+    return len(results)

@@ -71,3 +71,19 @@ def breaker_alert(sender, transition, provider_info=None, **kwargs) -> None:
     subject, body = breaker_alert_text(transition, provider_info)
     for address in recipients:
         transactional_email_send(to=address, subject=subject, body_text=body, purpose="alert")
+
+
+def blocklist_alert(sender, pool: str, results: list, **kwargs) -> None:
+    """The blocklist check run after a pool-wide block, mailed to the operators."""
+    listed = [r for r in results if r.status == "fail"]
+    subject = (f"[postwarden] pool {pool}: " + (f"LISTED on {len(listed)} blocklist(s)"
+                                               if listed else "not on the checked blocklists"))
+    lines = [f"Several providers blocked the pool {pool!r} within an hour, so it is paused for "
+             "every provider. Blocklist check of its relay IPs and sending domains:", ""]
+    lines += [f"{r.status.upper():7} {r.target}: {r.detail}" for r in results]
+    if not results:
+        lines.append("Nothing to check: no public relay IP or sending domain is configured.")
+    lines += ["", f"Breakers: {settings.SITE_URL}/admin/breakers/"]
+    for address in operator_addresses():
+        transactional_email_send(to=address, subject=subject, body_text="\n".join(lines) + "\n",
+                                 purpose="alert")

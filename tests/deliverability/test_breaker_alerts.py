@@ -67,3 +67,34 @@ def test_the_webhook_posts_the_transition(breaker, monkeypatch):
     assert content_type == "application/json"
     assert payload["provider"] == "swisscom" and payload["to"] == "paused"
     assert payload["delisting_url"] == "https://postmaster.bluewin.ch/"
+
+
+def test_a_pool_wide_block_runs_the_blocklist_check(breaker, monkeypatch, settings):
+    """Two providers block within the hour: the pool's IPs are checked and operators told."""
+    from deliverability.tasks import pool_blocklist_check
+    from sending.models import Relay, RelayPool
+    from tests.dns_server import LocalDNS
+
+    monkeypatch.setenv("OPERATOR_EMAILS", "noc@example.org")
+    settings.DEFAULT_FROM_EMAIL = "news@clean.example"
+    pool = RelayPool.objects.create(name="bulk", purpose="bulk")
+    Relay.objects.create(pool=pool, name="r1", host="127.0.0.1", port=25,
+                         source_address="192.0.2.99")
+    queued = []
+    monkeypatch.setattr(pool_blocklist_check, "delay", queued.append)
+    breaker.record(provider="swisscom", pool="bulk", code=554, text=SWISSCOM)
+    for _ in range(2):
+        breaker.record(provider="microsoft_consumer", pool="bulk", code=550,
+                       text="5.7.1 Unfortunately, messages from [192.0.2.99] weren't sent. "
+                            "Please contact your Internet service provider since part of their "
+                            "network is on our block list (S3150).")
+    from django.db import connection
+
+    for _, callback, _ in connection.run_on_commit:
+        callback()
+    assert queued == ["bulk"]
+    with LocalDNS(["99.2.0.192.zen.spamhaus.org. 60 IN A 127.0.0.2"]) as server:
+        monkeypatch.setattr("deliverability.conf.DNS_SERVERS", [server.address])
+        pool_blocklist_check("bulk")
+    alert = TransactionalEmail.objects.get(subject__contains="LISTED")
+    assert "192.0.2.99 @ zen.spamhaus.org" in alert.body_text and "127.0.0.2" in alert.body_text
