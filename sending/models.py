@@ -106,6 +106,7 @@ class Mailing(models.Model):
         DRAFT = "draft", _("Draft")
         BUILDING = "building", _("Building the ledger")
         SENDING = "sending", _("Sending")
+        PAUSED = "paused", _("Paused")
         DONE = "done", _("Done")
         CANCELLED = "cancelled", _("Cancelled")
 
@@ -121,6 +122,7 @@ class Mailing(models.Model):
     list_id = models.CharField(max_length=255, blank=True, help_text=_("List-Id header value."))
     max_age_hours = models.PositiveIntegerField(default=48)
     state = models.CharField(max_length=16, choices=State.choices, default=State.DRAFT)
+    pause_reason = models.TextField(blank=True, help_text=_("Why it was paused (guardrails)."))
     recipients = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -153,6 +155,7 @@ class Delivery(models.Model):
         EXPIRED = "expired", _("Expired")
         SUPPRESSED = "suppressed", _("Suppressed")
         REVIEW = "review", _("Possibly sent: needs review")
+        CANCELLED = "cancelled", _("Cancelled before sending")
 
     OPEN_STATES = (State.QUEUED, State.CLAIMED, State.DEFERRED)
 

@@ -281,7 +281,10 @@ def deliveries_dispatch(*, mailing_id: int | None = None) -> int:
 
 def deliveries_sweep() -> dict:
     """Beat job: expire, reap, dispatch what is due, finish mailings with nothing open."""
-    result = {"expired": deliveries_expire(), "reaped": deliveries_reap()}
+    from sending.lifecycle import mailings_guard
+
+    result = {"expired": deliveries_expire(), "reaped": deliveries_reap(),
+              "guarded": mailings_guard()}
     result["batches"] = deliveries_dispatch()
     result["finished"] = mailings_finish()
     return result
@@ -291,7 +294,9 @@ def deliveries_expire() -> int:
     """Waiting deliveries older than their mailing's max age: ``expired`` (not a bounce)."""
     now = timezone.now()
     total = 0
-    for mailing in Mailing.objects.filter(state=Mailing.State.SENDING,
+    # A paused mailing still ages: a newsletter never arrives days late.
+    for mailing in Mailing.objects.filter(state__in=[Mailing.State.SENDING,
+                                                     Mailing.State.PAUSED],
                                           started_at__isnull=False):
         if mailing.started_at + timedelta(hours=mailing.max_age_hours) <= now:
             total += Delivery.objects.filter(mailing=mailing,
