@@ -105,6 +105,7 @@ def _result(rs: RuleSet, f: Failure, report: Report | None, provider: str | None
         "smtp_code": f.smtp_code,
         "hard": hard,
         "permanent": permanent,
+        "action": f.action,  # RFC 3464: failed, delayed, delivered, relayed, expanded
         "diagnostic": f.diagnostic[:MAX_DIAGNOSTIC],
         "remote_mta": f.remote_mta,
         "provider": prov,

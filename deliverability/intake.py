@@ -215,6 +215,8 @@ def _fill(event: BounceEvent, result: dict, delivery_id: int | None, info: dict 
     # The delivery's provider is the breaker's key (sending's MX rollup); else the report's.
     provider = (info.get("provider") if mine else "") or result.get("provider")
     event.provider = _clean(provider, 64)
+    # RFC 3464 "Action: delayed": the remote MTA is still trying; nothing failed yet.
+    event.delay_notice = result.get("action") == "delayed"
 
 
 def _act(event: BounceEvent, message: InboundMessage, info: dict | None) -> None:
@@ -222,6 +224,10 @@ def _act(event: BounceEvent, message: InboundMessage, info: dict | None) -> None
     detail = f"{event.status} {event.diagnostic}".strip()[:2000]
     kind, address = event.kind, event.address
     action, note = BounceEvent.Action.NONE, ""
+    if getattr(event, "delay_notice", False) and kind == "soft":
+        event.action, event.action_detail = action, "delay notice: still being retried"
+        event.save(update_fields=["action", "action_detail"])
+        return
     if kind in _ACTING_KINDS and not address and kind != "block":
         note = "no recipient found"
     elif kind == "hard":

@@ -247,3 +247,24 @@ def test_reclassify_leaves_a_pruned_message_alone(run_on_commit):
     reclassify(message)
 
     assert list(message.events.values_list("kind", "action")) == [("hard", "suppressed")]
+
+
+def test_a_delay_notice_does_not_mark_the_delivery_bounced(run_on_commit):
+    """RFC 3464 'Action: delayed': the remote MTA is still trying; nothing failed yet."""
+    delivery = make_delivery("slow@example.org")
+    raw = (
+        f"From: MAILER-DAEMON@mx.example.net\r\nTo: {return_path(delivery)}\r\n"
+        "Subject: Delayed Mail (still being retried)\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\nStill trying to deliver.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        "Final-Recipient: rfc822; slow@example.org\r\nAction: delayed\r\nStatus: 4.4.1\r\n"
+        "Diagnostic-Code: smtp; 421 4.4.1 connection timed out\r\n\r\n--b--\r\n"
+    ).encode()
+    ingest(raw, source="pipe")
+    delivery.refresh_from_db()
+    assert delivery.state == Delivery.State.SENT
+    assert not Suppression.objects.filter(address="slow@example.org").exists()
+    event = BounceEvent.objects.get(address="slow@example.org")
+    assert event.action == BounceEvent.Action.NONE and "delay notice" in event.action_detail
