@@ -54,7 +54,7 @@ def test_make_run_starts_everything_and_stops_cleanly(tmp_path):
         "DEFAULT_RELAY_URL": f"smtp://127.0.0.1:{sink_port}",
         "ADMIN_PASSWORD": "a-test-password-123",
     })
-    log = open(tmp_path / "run.log", "wb")  # noqa: SIM115
+    log = open(tmp_path / "run.log", "wb")
     make = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=ROOT, env=environment,
                             stdout=log, stderr=subprocess.STDOUT)
     marker = f"DATA_DIR={tmp_path / 'data'}"
