@@ -7,8 +7,11 @@ class NewsletterConfig(AppConfig):
     verbose_name = _("Newsletter")
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
         from deliverability.signals import address_suppressed, complaint_received
-        from newsletter import links, receivers
+        from newsletter import links, receivers, selectors
+        from newsletter.models import MailingList
         from sending.recipients import register_recipient_context_provider
 
         register_recipient_context_provider(links.recipient_contexts)
@@ -16,3 +19,6 @@ class NewsletterConfig(AppConfig):
                                    dispatch_uid="newsletter.complaint")
         address_suppressed.connect(receivers.on_address_suppressed,
                                    dispatch_uid="newsletter.suppressed")
+        for signal in (post_save, post_delete):
+            signal.connect(selectors.lists_cache_clear, sender=MailingList,
+                           dispatch_uid=f"newsletter.lists-cache.{signal}")

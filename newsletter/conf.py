@@ -20,6 +20,8 @@ SIGNUP_RATE_PER_ADDRESS = env_int("SIGNUP_RATE_PER_ADDRESS", 10, minimum=1)
 CONFIRMATION_MAILS_PER_ADDRESS = env_int("CONFIRMATION_MAILS_PER_ADDRESS", 3, minimum=1)
 # Number of reverse proxies in front of the web server whose X-Forwarded-For is trusted.
 SIGNUP_TRUSTED_PROXIES = env_int("SIGNUP_TRUSTED_PROXIES", 0, minimum=0, maximum=5)
+# Store signups in a worker (transactional queue) instead of in the web request.
+SIGNUP_ASYNC = env_bool("SIGNUP_ASYNC", True)
 # Refuse signups whose domain has no MX (or A) record.
 SIGNUP_CHECK_MX = env_bool("SIGNUP_CHECK_MX", False)
 # DNS servers for that check, "host" or "host:port", comma-separated (empty: the system's).

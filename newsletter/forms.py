@@ -19,7 +19,8 @@ class SignupForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "name"}))
     consent = forms.BooleanField(label=_("I agree"), required=True, error_messages={
         "required": _("Please tick the box to agree.")})
-    consent_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    consent_version = forms.IntegerField(widget=forms.HiddenInput, required=False,
+                                         min_value=1, max_value=2**31 - 1)
     # The honeypot: hidden from people (CSS and aria-hidden), filled by bots.
     website = forms.CharField(required=False, label=_("Leave this field empty"),
                               widget=forms.TextInput(attrs={"tabindex": "-1",

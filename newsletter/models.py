@@ -9,6 +9,7 @@ import hashlib
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 DEFAULT_CONSENT_TEXT = _(
@@ -161,7 +162,7 @@ class ConsentRecord(models.Model):
     # a foreign-key check per row. Only lookups the service makes are indexed.
     event = models.CharField(max_length=16, choices=Event.choices)
     source = models.CharField(max_length=16, choices=Source.choices)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now)
     subscription = models.ForeignKey(Subscription, null=True, blank=True,
                                      on_delete=models.SET_NULL, related_name="consent_records",
                                      db_constraint=False)

@@ -13,11 +13,11 @@ import uuid
 
 from config.redis import get_redis
 
-# KEYS: n keys; ARGV: now_ms, then (limit, window_ms) per key, then a member id.
+# KEYS: n limit keys; ARGV: now_ms, then (limit, window_ms) per key, then a member id.
 # All limits are checked first; the hit is recorded in every window only if all allow it.
-_SCRIPT = """
+_CHECK = """
 local now = tonumber(ARGV[1])
-local member = ARGV[#ARGV]
+local member = ARGV[2 * #KEYS + 2]
 for i, key in ipairs(KEYS) do
   local limit = tonumber(ARGV[2 * i])
   local window = tonumber(ARGV[2 * i + 1])
@@ -31,10 +31,16 @@ for i, key in ipairs(KEYS) do
   redis.call('ZADD', key, now, member)
   redis.call('PEXPIRE', key, window)
 end
-return 0
+"""
+_SCRIPT = _CHECK + "return 0\n"
+# The same, and when allowed also RPUSH ARGV[last] onto the list named by ARGV[last - 1];
+# returns 0 and the list's new length, or the refusing limit's index and 0.
+_SCRIPT_PUSH = _CHECK.replace("return i", "return {i, 0}") + """
+return {0, redis.call('RPUSH', ARGV[#ARGV - 1], ARGV[#ARGV])}
 """
 
 _script = None
+_script_push = None
 
 
 def key_for(kind: str, value: str) -> str:
@@ -58,3 +64,22 @@ def hit(limits: list[tuple[str, int, int]]) -> int:
         args += [limit, window * 1000]
     args.append(uuid.uuid4().hex)
     return int(_script(keys=[key for key, _, _ in limits], args=args))
+
+
+def hit_and_push(limits: list[tuple[str, int, int]], queue: str,
+                 item: str) -> tuple[int, int]:
+    """``hit``, and when allowed also append ``item`` to the Redis list ``queue``.
+
+    One round trip, atomic: only an allowed request is queued. Returns
+    ``(0, queue length)`` when allowed, else ``(refusing limit's index, 0)``.
+    """
+    global _script_push
+    client = get_redis()
+    if _script_push is None or _script_push.registered_client is not client:
+        _script_push = client.register_script(_SCRIPT_PUSH)
+    args: list = [int(time.time() * 1000)]
+    for _, limit, window in limits:
+        args += [limit, window * 1000]
+    args += [uuid.uuid4().hex, queue, item]
+    refused, length = _script_push(keys=[key for key, _, _ in limits], args=args)
+    return int(refused), int(length)

@@ -1,6 +1,11 @@
 """Periodic jobs of this app (see config/celery_schedule.py)."""
 
 BEAT_SCHEDULE: dict = {
+    "newsletter.signups-requeue-stale": {
+        "task": "newsletter.signups_requeue_stale",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "newsletter.purge-unconfirmed": {
         "task": "newsletter.subscriptions_purge_unconfirmed",
         "schedule": 3600.0,

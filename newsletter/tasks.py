@@ -3,6 +3,24 @@
 from celery import shared_task
 
 
+@shared_task(name="newsletter.signups_drain", queue="transactional", ignore_result=True)
+def signups_drain() -> int:
+    """Store the signups queued by the form (see subscription_request)."""
+    from newsletter.services import signups_drain as drain
+
+    return drain()
+
+
+@shared_task(name="newsletter.signups_requeue_stale", queue="maintenance", ignore_result=True)
+def signups_requeue_stale() -> int:
+    """Safety net: requeue what a crashed worker held, and drain what a lost nudge left."""
+    from newsletter.services.subscriptions import signups_requeue_stale as requeue
+
+    moved = requeue()
+    signups_drain.delay()
+    return moved
+
+
 @shared_task(name="newsletter.subscriptions_purge_unconfirmed", queue="maintenance",
              ignore_result=True)
 def subscriptions_purge_unconfirmed() -> int:

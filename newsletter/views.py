@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -20,6 +20,7 @@ from newsletter import conf, tokens
 from newsletter.exceptions import InvalidAddress, InvalidInput, SignupRateLimited
 from newsletter.forms import PreferencesForm, SignupForm
 from newsletter.models import ConsentRecord, MailingList, Subscriber
+from newsletter.selectors import public_list_by_slug
 from newsletter.services import (
     Client,
     ConfirmOutcome,
@@ -29,7 +30,7 @@ from newsletter.services import (
     subscriber_export_data,
     subscriber_preferences_update,
     subscription_confirm,
-    subscription_create,
+    subscription_request,
     subscription_unsubscribe,
 )
 from newsletter.services.consent import client_ip as valid_ip
@@ -75,7 +76,10 @@ def _token_error(request: HttpRequest, problem: str) -> HttpResponse:
 # --- signup ----------------------------------------------------------------------
 
 def _public_list(slug: str) -> MailingList:
-    return get_object_or_404(MailingList, slug=slug, public=True)
+    mailing_list = public_list_by_slug(slug)
+    if mailing_list is None:
+        raise Http404(_("No such list."))
+    return mailing_list
 
 
 def _signup_submit(request: HttpRequest, mailing_list: MailingList, source: str):
@@ -84,9 +88,9 @@ def _signup_submit(request: HttpRequest, mailing_list: MailingList, source: str)
     if form.is_valid():
         data = form.cleaned_data
         try:
-            subscription_create(
+            subscription_request(
                 mailing_list=mailing_list, email=data["email"], name=data["name"],
-                consent_text=consent_text_for(mailing_list, data.get("consent_version")),
+                consent_text_id=data.get("consent_version"),
                 client=_client(request, source), honeypot=data["website"],
             )
         except SignupRateLimited:
@@ -102,16 +106,15 @@ def _signup_submit(request: HttpRequest, mailing_list: MailingList, source: str)
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest, slug: str) -> HttpResponse:
     mailing_list = _public_list(slug)
-    consent = consent_text_current(mailing_list)
     if request.method == "POST":
         result = _signup_submit(request, mailing_list, Source.FORM)
         if isinstance(result, HttpResponse):
             return result
-        form = result
-        status = 400
+        form, status = result, 400
     else:
-        form = SignupForm(initial={"consent_version": consent.id})
-        status = 200
+        form, status = None, 200
+    consent = consent_text_current(mailing_list)  # only when the form is shown
+    form = form or SignupForm(initial={"consent_version": consent.id})
     return render(request, "newsletter/signup.html",
                   {"mailing_list": mailing_list, "form": form, "consent": consent},
                   status=status)

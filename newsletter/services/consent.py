@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from newsletter.models import ConsentRecord, ConsentText, MailingList, Subscription
 
@@ -39,10 +41,11 @@ def consent_text_for(mailing_list: MailingList, version_id: int | str | None) ->
     """The version the person was shown (a form's hidden field), else the current one."""
     if version_id:
         try:
-            shown = ConsentText.objects.filter(
-                mailing_list=mailing_list, id=int(version_id)).first()
+            number = int(version_id)
         except (TypeError, ValueError):
-            shown = None
+            number = 0
+        shown = (ConsentText.objects.filter(mailing_list=mailing_list, id=number).first()
+                 if 0 < number < 2**31 else None)
         if shown is not None:
             return shown
     return consent_text_current(mailing_list)
@@ -66,9 +69,12 @@ def consent_record_add(
     *, event: str, source: str, subscription: Subscription, address: str,
     ip: str | None = None, user_agent: str = "", consent_text: ConsentText | None = None,
     detail: str = "", subscriber_import_id: int | None = None, address_sha256: str = "",
+    at: datetime | None = None,
 ) -> ConsentRecord:
+    """Append a record; ``at`` is when it happened (a queued signup: when it was sent)."""
     mailing_list = subscription.mailing_list
     return ConsentRecord.objects.create(
+        created_at=at or timezone.now(),
         event=event, source=source, subscription=subscription, mailing_list=mailing_list,
         list_slug=mailing_list.slug, address=address,
         address_sha256=address_sha256 or ConsentRecord.hash_address(address), ip=client_ip(ip),

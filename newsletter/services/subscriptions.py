@@ -7,9 +7,11 @@ contain anything the signer typed, and are limited per address in Redis.
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import formataddr
 from enum import StrEnum
 
@@ -17,9 +19,10 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from config.redis import get_redis
 from deliverability.suppression import is_suppressed, suppress
 from newsletter import conf, links, mx, ratelimit
 from newsletter.exceptions import InvalidAddress, SignupRateLimited
@@ -30,7 +33,12 @@ from newsletter.models import (
     Subscriber,
     Subscription,
 )
-from newsletter.services.consent import consent_record_add, consent_text_current
+from newsletter.services.consent import (
+    MAX_USER_AGENT,
+    consent_record_add,
+    consent_text_current,
+    consent_text_for,
+)
 from newsletter.validation import address_clean, name_clean
 from sending.transactional import transactional_email_send
 
@@ -54,6 +62,8 @@ class SignupOutcome(StrEnum):
     ADDRESS_LIMITED = "address_limited"  # too many signups for this address: nothing done
     SUPPRESSED = "suppressed"  # on the suppression list: nothing done, no mail
     HONEYPOT = "honeypot"  # a bot filled the hidden field: nothing done
+    QUEUED = "queued"  # checked and queued for a worker (subscription_request)
+    DUPLICATE = "duplicate"  # a queued signup delivered twice: nothing done again
 
 
 @dataclass(frozen=True)
@@ -72,12 +82,24 @@ def _plain(value: str) -> str:
 
 # --- signup ------------------------------------------------------------------
 
-def signup_rate_check(*, mailing_list: MailingList, ip: str | None) -> None:
-    """Count a submission against the per-IP and per-list limits, or raise."""
+def _signup_limits(mailing_list: MailingList, ip: str | None) -> list[tuple[str, int, int]]:
     limits = [(ratelimit.key_for("list", str(mailing_list.id)), conf.SIGNUP_RATE_PER_LIST, HOUR)]
     if ip:
         limits.insert(0, (ratelimit.key_for("ip", ip), conf.SIGNUP_RATE_PER_IP, HOUR))
-    refused = ratelimit.hit(limits)
+    return limits
+
+
+def _mx_check(address: str) -> None:
+    if conf.SIGNUP_CHECK_MX:
+        domain = address.rpartition("@")[2]
+        if not mx.get_resolver().accepts_mail(domain):
+            raise InvalidAddress(_("The domain %(domain)s does not accept e-mail.")
+                                 % {"domain": domain})
+
+
+def signup_rate_check(*, mailing_list: MailingList, ip: str | None) -> None:
+    """Count a submission against the per-IP and per-list limits, or raise."""
+    refused = ratelimit.hit(_signup_limits(mailing_list, ip))
     if refused:
         scope = "ip" if ip and refused == 1 else "list"
         logger.warning("newsletter.signup.rate_limited",
@@ -85,27 +107,162 @@ def signup_rate_check(*, mailing_list: MailingList, ip: str | None) -> None:
         raise SignupRateLimited(scope)
 
 
+def _signup_checked(*, mailing_list: MailingList, email: str, name: str, ip: str | None,
+                    honeypot: str) -> tuple[str, str] | None:
+    """The web half's checks: limits per IP and list, honeypot, address, name, MX.
+
+    Returns (address, name), or None for a honeypot hit (answered like a success).
+    """
+    signup_rate_check(mailing_list=mailing_list, ip=ip)
+    if honeypot:
+        return None
+    address = address_clean(email)
+    name = name_clean(name)
+    _mx_check(address)
+    return address, name
+
+
 def subscription_create(
     *, mailing_list: MailingList, email: str, name: str = "",
     consent_text: ConsentText | None = None, client: Client = Client(),
     honeypot: str = "",
 ) -> SignupOutcome:
-    """A signup from a form: pending plus a confirmation mail (or confirmed at once).
+    """A signup, processed at once: pending plus a confirmation mail (or confirmed at once).
 
     Raises ``SignupRateLimited`` (per IP or list), ``InvalidAddress`` or
     ``InvalidInput``. Every other case returns an outcome; the caller shows
     the same "check your inbox" answer for all of them (no enumeration).
     """
-    signup_rate_check(mailing_list=mailing_list, ip=client.ip)
+    checked = _signup_checked(mailing_list=mailing_list, email=email, name=name,
+                              ip=client.ip, honeypot=honeypot)
+    if checked is None:
+        return SignupOutcome.HONEYPOT
+    address, name = checked
+    return _subscription_store(mailing_list=mailing_list, address=address, name=name,
+                               consent_text=consent_text, client=client, at=timezone.now())
+
+
+SIGNUP_QUEUE = "nl:signups"
+SIGNUP_PROCESSING = "nl:signups:processing"
+STALE_AFTER_S = 300
+
+
+def subscription_request(
+    *, mailing_list: MailingList, email: str, name: str = "",
+    consent_text_id: int | None = None, client: Client = Client(), honeypot: str = "",
+) -> SignupOutcome:
+    """The signup form's service: check in the request, store in a worker.
+
+    The request runs the cheap checks (honeypot, address and name, the optional
+    MX check), then one Redis call counts the per-IP and per-list limits and,
+    if they allow it, appends the signup to a queue in Redis. A worker on the
+    transactional queue stores it (``signups_drain``): a flood of signups never
+    waits on the database, and confirmation mails never wait behind bulk mail.
+    Celery is only nudged when the queue was empty. With SIGNUP_ASYNC off it
+    stores at once. Raises like ``subscription_create``.
+    """
+    if not conf.SIGNUP_ASYNC:
+        return subscription_create(
+            mailing_list=mailing_list, email=email, name=name, client=client,
+            consent_text=consent_text_for(mailing_list, consent_text_id), honeypot=honeypot)
     if honeypot:
+        signup_rate_check(mailing_list=mailing_list, ip=client.ip)
         return SignupOutcome.HONEYPOT
     address = address_clean(email)
     name = name_clean(name)
-    if conf.SIGNUP_CHECK_MX:
-        domain = address.rpartition("@")[2]
-        if not mx.get_resolver().accepts_mail(domain):
-            raise InvalidAddress(_("The domain %(domain)s does not accept e-mail.")
-                                 % {"domain": domain})
+    _mx_check(address)
+    payload = json.dumps({
+        "request_id": uuid.uuid4().hex, "list_id": mailing_list.id, "address": address,
+        "name": name, "consent_text_id": consent_text_id, "ip": client.ip,
+        "user_agent": client.user_agent[:MAX_USER_AGENT], "source": str(client.source),
+        "at": timezone.now().isoformat(), "language": translation.get_language() or "",
+    })
+    refused, queued = ratelimit.hit_and_push(_signup_limits(mailing_list, client.ip),
+                                             SIGNUP_QUEUE, payload)
+    if refused:
+        raise SignupRateLimited("ip" if client.ip and refused == 1 else "list")
+    if queued == 1:  # the queue was empty: no drain is running or scheduled
+        from newsletter.tasks import signups_drain
+
+        signups_drain.delay()
+    return SignupOutcome.QUEUED
+
+
+def signups_drain(*, limit: int = 1000) -> int:
+    """Store queued signups (at most ``limit``; then it asks for another run)."""
+    client = get_redis()
+    done = 0
+    while done < limit:
+        raw = client.lmove(SIGNUP_QUEUE, SIGNUP_PROCESSING, "LEFT", "RIGHT")
+        if raw is None:
+            return done
+        try:
+            signup_process(json.loads(raw))
+        except Exception:
+            # Stays in the processing list; signups_requeue_stale puts it back later.
+            logger.exception("newsletter.signup.failed")
+        else:
+            client.lrem(SIGNUP_PROCESSING, 1, raw)
+        done += 1
+    if client.llen(SIGNUP_QUEUE):
+        from newsletter.tasks import signups_drain as drain_task
+
+        drain_task.delay()
+    return done
+
+
+def signups_requeue_stale(*, older_than_s: int = STALE_AFTER_S) -> int:
+    """Put signups back that a crashed worker left in the processing list."""
+    client = get_redis()
+    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+    moved = 0
+    for raw in client.lrange(SIGNUP_PROCESSING, 0, -1):
+        try:
+            stale = datetime.fromisoformat(json.loads(raw)["at"]) < cutoff
+        except (ValueError, KeyError, TypeError):
+            stale = True
+        if stale and client.lrem(SIGNUP_PROCESSING, 1, raw):
+            client.rpush(SIGNUP_QUEUE, raw)
+            moved += 1
+    return moved
+
+
+def signup_process(payload: dict) -> SignupOutcome:
+    """Store one queued signup. A signup processed before is not processed again."""
+    claim = f"nl:signup:{payload['request_id']}"
+    redis_client = get_redis()
+    if not redis_client.set(claim, "busy", nx=True, ex=STALE_AFTER_S // 2):
+        return SignupOutcome.DUPLICATE
+    try:
+        outcome = _signup_process(payload)
+    except BaseException:
+        redis_client.delete(claim)  # let a later attempt do it
+        raise
+    redis_client.set(claim, "done", ex=DAY)
+    return outcome
+
+
+def _signup_process(payload: dict) -> SignupOutcome:
+    mailing_list = MailingList.objects.filter(id=payload["list_id"]).first()
+    if mailing_list is None:
+        return SignupOutcome.DUPLICATE
+    try:
+        at = datetime.fromisoformat(payload["at"])
+    except (KeyError, TypeError, ValueError):
+        at = timezone.now()
+    client = Client(ip=payload.get("ip"), user_agent=payload.get("user_agent") or "",
+                    source=payload.get("source") or Source.FORM)
+    with translation.override(payload.get("language") or None):
+        return _subscription_store(
+            mailing_list=mailing_list, address=payload["address"], name=payload["name"],
+            consent_text=consent_text_for(mailing_list, payload.get("consent_text_id")),
+            client=client, at=at)
+
+
+def _subscription_store(*, mailing_list: MailingList, address: str, name: str,
+                        consent_text: ConsentText | None, client: Client,
+                        at: datetime) -> SignupOutcome:
+    """Limits per address, suppression, then the rows, the consent record and the mail."""
     if ratelimit.hit([(ratelimit.key_for("addr", address), conf.SIGNUP_RATE_PER_ADDRESS,
                        HOUR)]):
         return SignupOutcome.ADDRESS_LIMITED
@@ -122,22 +279,20 @@ def subscription_create(
         if subscription.status == Status.CONFIRMED:
             return SignupOutcome.ALREADY_CONFIRMED
         event = Event.RESUBSCRIBE if subscription.status == Status.UNSUBSCRIBED else Event.SIGNUP
-        now = timezone.now()
         subscription.unsubscribed_at = None
+        record = {"event": event, "source": client.source, "subscription": subscription,
+                  "address": address, "ip": client.ip, "user_agent": client.user_agent,
+                  "consent_text": consent_text, "at": at}
         if not mailing_list.double_opt_in:
             subscription.status = Status.CONFIRMED
-            subscription.confirmed_at = now
+            subscription.confirmed_at = at
             subscription.save()
-            consent_record_add(event=event, source=client.source, subscription=subscription,
-                               address=address, ip=client.ip, user_agent=client.user_agent,
-                               consent_text=consent_text, detail="single opt-in")
+            consent_record_add(**record, detail="single opt-in")
             return SignupOutcome.CONFIRMED
         subscription.status = Status.PENDING
-        subscription.requested_at = now
+        subscription.requested_at = at
         subscription.save()
-        consent_record_add(event=event, source=client.source, subscription=subscription,
-                           address=address, ip=client.ip, user_agent=client.user_agent,
-                           consent_text=consent_text)
+        consent_record_add(**record)
         sent = confirmation_mail_send(subscription, address=address)
     return SignupOutcome.REQUESTED if sent else SignupOutcome.MAIL_LIMITED
 

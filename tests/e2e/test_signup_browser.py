@@ -1,8 +1,9 @@
 """Headless Chromium at phone width: sign up, confirm from the mail, unsubscribe from a later one.
 
 Real parts throughout: the Django live server, a Celery worker on the
-transactional queue sending through the transactional pool to an aiosmtpd
-sink, the bulk engine composing the later newsletter (with List-Unsubscribe
+transactional queue that stores the signup (the production path,
+SIGNUP_ASYNC) and sends the confirmation through the transactional pool to an
+aiosmtpd sink, the bulk engine composing the later newsletter (with List-Unsubscribe
 from our recipient contexts), and Debian's Chromium driven by Playwright.
 Screenshots of every page land in $ARTIFACTS_DIR (default <project>/artifacts).
 """
@@ -70,7 +71,7 @@ def test_signup_confirm_and_unsubscribe_in_a_phone_browser(
     MailingList.objects.create(
         name="Shop News", slug="shop-news", description="Offers and news, twice a month.",
         from_email="news@shop.example")
-    celery_worker_factory("transactional", name="transactional")
+    celery_worker_factory("transactional", name="transactional", SITE_URL=live_server.url)
 
     # 1. The signup page at phone width.
     phone.goto(f"{live_server.url}/s/shop-news/")

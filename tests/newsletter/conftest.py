@@ -14,6 +14,22 @@ def clean_redis(redis_client):
     return redis_client
 
 
+@pytest.fixture(autouse=True)
+def fresh_list_cache():
+    """Lists are cached per process by slug; each test's database starts anew."""
+    from newsletter.selectors import lists_cache_clear
+
+    lists_cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def signups_stored_at_once(monkeypatch):
+    """Signups are stored in the request here; test_signup_queue.py covers the worker path."""
+    from newsletter import conf
+
+    monkeypatch.setattr(conf, "SIGNUP_ASYNC", False)
+
+
 @pytest.fixture
 def client():
     """A test client that checks CSRF like a real deployment does."""

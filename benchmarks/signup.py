@@ -1,0 +1,259 @@
+"""Signup throughput against a bare Django view: python -m benchmarks.signup
+
+Starts gunicorn on loopback (the real WSGI stack and middleware, settings as
+in production: DEBUG off), and drives it from a second process with a small
+asyncio HTTP load generator: first ``GET /bench/bare/`` (a view that returns
+"ok" through the same middleware), then the real signup ``POST /s/<list>/``
+with a CSRF token and a new address per request, alternating twice so both
+see the same machine load. Every signup must answer 302 to "check your inbox"
+and leave a pending subscription, a consent record and a queued confirmation
+mail behind; the benchmark checks the counts.
+
+Signups are checked in the request and stored by a worker on the
+transactional queue (SIGNUP_ASYNC, the default). After the load, a Celery
+worker starts and the benchmark waits until it has stored every signup that
+was answered and queued its confirmation mail (sent to an aiosmtpd sink);
+its rate is reported as ``worker_stored_per_s`` (it includes start-up).
+
+Final line: one JSON object with ``bare_rps``, ``signup_rps`` and ``ratio``
+(target: ratio >= 0.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+from benchmarks.harness import ROOT, Bench
+
+LIST_SLUG = "bench"
+
+
+# --- the WSGI application gunicorn serves: the project's URLs plus a bare view -----
+
+def bare(request):
+    from django.http import HttpResponse
+
+    return HttpResponse(b"ok", content_type="text/plain")
+
+
+def _urlpatterns():
+    from django.urls import include, path
+
+    return [path("bench/bare/", bare), path("", include("config.urls"))]
+
+
+def __getattr__(name):  # urlpatterns, built when Django resolves this module as the URLconf
+    if name == "urlpatterns":
+        return _urlpatterns()
+    raise AttributeError(name)
+
+
+_handler = None
+
+
+def application(environ, start_response):
+    global _handler
+    if _handler is None:
+        from django.conf import settings
+        from django.core.wsgi import get_wsgi_application
+
+        _handler = get_wsgi_application()
+        settings.ROOT_URLCONF = "benchmarks.signup"
+    return _handler(environ, start_response)
+
+
+# --- the load generator (runs in its own process) -----------------------------------
+
+async def _request(host: str, port: int, payload: bytes) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(payload)
+    data = await reader.read()
+    writer.close()
+    status = int(data[9:12]) if data.startswith(b"HTTP/1.") else 0
+    return status, data
+
+
+async def _load(host: str, port: int, kind: str, seconds: float, concurrency: int,
+                offset: int, csrf: str, cookie: str) -> dict:
+    deadline = time.monotonic() + seconds
+    counts = {"ok": 0, "bad": 0}
+    latencies: list[float] = []
+    sequence = [offset]
+
+    def build() -> bytes:
+        if kind == "bare":
+            return (f"GET /bench/bare/ HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                    "Connection: close\r\n\r\n").encode()
+        sequence[0] += 1
+        body = (f"csrfmiddlewaretoken={csrf}&email=reader{sequence[0]}%40example.org"
+                f"&name=Reader&consent=on&website=").encode()
+        return (f"POST /s/{LIST_SLUG}/ HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"Cookie: csrftoken={cookie}\r\nUser-Agent: bench\r\n"
+                "Content-Type: application/x-www-form-urlencoded\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+
+    async def client():
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            try:
+                status, data = await _request(host, port, build())
+            except OSError:
+                status, data = 0, b""
+            latencies.append(time.perf_counter() - started)
+            good = status == 200 if kind == "bare" else (
+                status == 302 and b"check-inbox" in data)
+            counts["ok" if good else "bad"] += 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.monotonic() - started
+    latencies.sort()
+    return {"ok": counts["ok"], "bad": counts["bad"], "rps": counts["ok"] / elapsed,
+            "p50_ms": 1000 * latencies[len(latencies) // 2] if latencies else None,
+            "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)] if latencies else None,
+            "sequence_end": sequence[0]}
+
+
+def load_main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--kind", choices=["bare", "signup"], required=True)
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--offset", type=int, default=0)
+    args = parser.parse_args(argv)
+    csrf = cookie = ""
+    if args.kind == "signup":
+        with urllib.request.urlopen(
+                f"http://127.0.0.1:{args.port}/s/{LIST_SLUG}/", timeout=10) as page:
+            html = page.read().decode()
+            cookie = re.search(r"csrftoken=([^;]+)", page.headers["Set-Cookie"]).group(1)
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    result = asyncio.run(_load("127.0.0.1", args.port, args.kind, args.seconds,
+                               args.concurrency, args.offset, csrf, cookie))
+    print(json.dumps(result))
+
+
+# --- the benchmark -----------------------------------------------------------------------
+
+def _wait_ready(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/bench/bare/", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not come up")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8, help="per measurement")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1,
+                        help="gunicorn worker processes (default: gunicorn's advice, "
+                             "2 x CPUs + 1; the same for both views)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternations; medians count")
+    args = parser.parse_args()
+
+    with Bench("signup") as bench:
+        from config.redis_server import free_port
+        from newsletter.models import ConsentRecord, MailingList, Subscription
+        from sending.models import TransactionalEmail
+        from sending.sink import start_sink
+
+        MailingList.objects.create(name="Bench News", slug=LIST_SLUG)
+        port = free_port()
+        sink_port = free_port()
+        sink = start_sink(bench.tmp / "sink", port=sink_port)
+        env = {**bench.env, "DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "bench-only-key",
+               "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING",
+               "STATIC_ROOT": str(bench.tmp / "static"),
+               "DEFAULT_RELAY_URL": f"smtp://127.0.0.1:{sink_port}",
+               "SITE_URL": f"http://127.0.0.1:{port}",
+               # one client address sends everything: lift the per-IP and per-list limits
+               "SIGNUP_RATE_PER_IP": "1000000000", "SIGNUP_RATE_PER_LIST": "1000000000"}
+        (bench.tmp / "static").mkdir()
+        worker = None
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "benchmarks.signup:application",
+             "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
+             "--worker-class", "sync", "--backlog", "512", "--log-level", "warning"],
+            cwd=ROOT, env=env)
+        try:
+            _wait_ready(port)
+            results: dict[str, list[dict]] = {"bare": [], "signup": []}
+            offset = 0
+            for round_ in range(args.rounds):
+                for kind in ("bare", "signup"):
+                    out = subprocess.run(
+                        [sys.executable, "-m", "benchmarks.signup", "--load", "--port",
+                         str(port), "--kind", kind, "--seconds", str(args.seconds),
+                         "--concurrency", str(args.concurrency), "--offset", str(offset)],
+                        cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+                    result = json.loads(out.stdout.strip().splitlines()[-1])
+                    offset = max(offset, result["sequence_end"]) + 1_000_000
+                    results[kind].append(result)
+                    bench.log(f"round {round_ + 1} {kind}: {result['rps']:,.0f} req/s "
+                              f"(p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms,"
+                              f" {result['bad']} bad)")
+            signups = sum(r["ok"] for r in results["signup"])
+            # Then the transactional worker stores the queued signups and queues (and
+            # sends, to the sink) their confirmations: its own rate, measured apart.
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q",
+                 "transactional", "-c", str(os.cpu_count() or 1), "--without-gossip",
+                 "--without-mingle", "--loglevel", "WARNING"],
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+            def stored() -> tuple[int, int, int]:
+                return (Subscription.objects.filter(status="pending").count(),
+                        ConsentRecord.objects.filter(event="signup").count(),
+                        TransactionalEmail.objects.filter(purpose="confirmation").count())
+
+            drain_started = time.monotonic()
+            while stored() != (signups,) * 3 and time.monotonic() - drain_started < 600:
+                time.sleep(0.5)
+            drain_s = time.monotonic() - drain_started
+            bench.log(f"worker stored all {signups:,} signups in {drain_s:.1f}s "
+                      f"(start-up included)")
+        finally:
+            server.terminate()
+            server.wait(20)
+            if worker is not None:
+                worker.terminate()
+                worker.wait(30)
+            sink.stop()
+
+        bad = sum(r["bad"] for r in results["signup"] + results["bare"])
+        if bad or stored() != (signups,) * 3:
+            raise SystemExit(f"inconsistent: {signups} signups answered, {bad} bad answers, "
+                             f"stored (subscriptions, records, mails) = {stored()}")
+        bare_rps = statistics.median(r["rps"] for r in results["bare"])
+        signup_rps = statistics.median(r["rps"] for r in results["signup"])
+        bench.report(
+            bare_rps=round(bare_rps, 1), signup_rps=round(signup_rps, 1),
+            ratio=round(signup_rps / bare_rps, 3), target_ratio=0.5,
+            signups=signups, gunicorn_workers=args.workers, concurrency=args.concurrency,
+            signup_p50_ms=round(statistics.median(r["p50_ms"] for r in results["signup"]), 2),
+            bare_p50_ms=round(statistics.median(r["p50_ms"] for r in results["bare"]), 2),
+            worker_stored_per_s=round(signups / drain_s, 1), cpus=os.cpu_count(),
+        )
+
+
+if __name__ == "__main__":
+    if "--load" in sys.argv:
+        sys.argv.remove("--load")
+        load_main(sys.argv[1:])
+    else:
+        main()
