@@ -7,6 +7,7 @@ POST: a GET (a mail scanner following a link) shows a page with a button.
 from __future__ import annotations
 
 import json
+import logging
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
@@ -15,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
+from redis.exceptions import RedisError
 
 from newsletter import conf, tokens
 from newsletter.exceptions import InvalidAddress, InvalidInput, SignupRateLimited
@@ -37,6 +39,7 @@ from newsletter.services.consent import client_ip as valid_ip
 from newsletter.services.subscriptions import lists_for_preferences, subscription_for_token
 
 Source = ConsentRecord.Source
+logger = logging.getLogger(__name__)
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -96,6 +99,10 @@ def _signup_submit(request: HttpRequest, mailing_list: MailingList, source: str)
         except SignupRateLimited:
             return render(request, "newsletter/rate_limited.html",
                           {"mailing_list": mailing_list}, status=429)
+        except RedisError:  # limits and the signup queue live in Redis
+            logger.exception("newsletter.signup.redis_unavailable")
+            return render(request, "newsletter/unavailable.html",
+                          {"mailing_list": mailing_list}, status=503)
         except (InvalidAddress, InvalidInput) as exc:
             form.add_error("email" if isinstance(exc, InvalidAddress) else "name", str(exc))
         else:

@@ -64,6 +64,7 @@ class SignupOutcome(StrEnum):
     HONEYPOT = "honeypot"  # a bot filled the hidden field: nothing done
     QUEUED = "queued"  # checked and queued for a worker (subscription_request)
     DUPLICATE = "duplicate"  # a queued signup delivered twice: nothing done again
+    DROPPED = "dropped"  # a queued signup for a list deleted since: nothing done
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,7 @@ def signup_process(payload: dict) -> SignupOutcome:
 def _signup_process(payload: dict) -> SignupOutcome:
     mailing_list = MailingList.objects.filter(id=payload["list_id"]).first()
     if mailing_list is None:
-        return SignupOutcome.DUPLICATE
+        return SignupOutcome.DROPPED
     try:
         at = datetime.fromisoformat(payload["at"])
     except (KeyError, TypeError, ValueError):

@@ -102,7 +102,7 @@ def test_queued_signup_for_a_list_that_is_gone_is_dropped(signup_post, queued, r
     payload["list_id"] = 10**9
     redis_client.delete(SIGNUP_QUEUE)
     redis_client.rpush(SIGNUP_QUEUE, json.dumps(payload))
-    assert queued.run() == ["duplicate"]
+    assert queued.run() == ["dropped"]
     assert not Subscriber.objects.exists()
 
 
@@ -145,3 +145,14 @@ def test_a_list_with_consent_history_cannot_be_deleted(mailing_list, client):
     client.get("/s/shop-news/")  # showing the form records the consent text version
     with pytest.raises(ProtectedError):
         mailing_list.delete()
+
+
+def test_redis_down_gives_a_clear_try_later_page_and_stores_nothing(
+        signup_post, queued, settings):
+    from config.redis_server import free_port
+
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    response = signup_post()
+    assert response.status_code == 503
+    assert b"Nothing was stored" in response.content
+    assert not Subscriber.objects.exists()
