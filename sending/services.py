@@ -475,6 +475,12 @@ def _prepare(mailing_id: int) -> _Prepared:
     return prepared
 
 
+def breaker_pool(pool: str, relay: RelayConfig) -> str:
+    """The breaker keys by pool, and by egress IP where a relay has its own address:
+    providers judge IPs, so one listed IP must not pause its healthy neighbours."""
+    return f"{pool}@{relay.source_address}" if relay.source_address else pool
+
+
 def _relay_key(pool: str, relay: RelayConfig) -> str:
     return f"{pool}:{relay.name}:{relay.host}:{relay.port}"
 
@@ -619,8 +625,14 @@ class _Run:
             return
         if time.monotonic() > self.deadline:
             raise _StopBatch(LEASE_ENDING)
+        relay = self.pick_relay(prepared)
+        if relay is None:
+            self.release(delivery_id, S.DEFERRED, now + self.conf.relay_down_s,
+                         "all relays of the pool are down")
+            return
+        breaker_key = breaker_pool(prepared.pool, relay)
         try:
-            decision = gate.may_send(provider, prepared.pool)
+            decision = gate.may_send(provider, breaker_key)
         except RedisError as error:
             raise _StopBatch(f"redis unavailable: {error}") from error
         if not decision.allowed:
@@ -629,11 +641,6 @@ class _Run:
             return
         if self.throttled.get(provider, 0) > now:
             self.release(delivery_id, S.QUEUED, self.throttled[provider], "throttled")
-            return
-        relay = self.pick_relay(prepared)
-        if relay is None:
-            self.release(delivery_id, S.DEFERRED, now + self.conf.relay_down_s,
-                         "all relays of the pool are down")
             return
         buckets = [
             Bucket.per_second(f"pool:{prepared.pool}", self.conf.pool_rate_per_s),
@@ -671,17 +678,18 @@ class _Run:
                          text=f"possibly sent: connection lost after DATA ({error.args[0]})")
             return
         self.answer(prepared, delivery_id, address, provider, code, text, relay_label,
-                    message_id, _attempts)
+                    message_id, _attempts, breaker_key)
         if 200 <= code < 300:
-            self.accepted[(provider, prepared.pool)] += 1
+            self.accepted[(provider, breaker_key)] += 1
 
     def answer(self, prepared, delivery_id, address, provider, code, text, relay, message_id,
-               attempts) -> None:
+               attempts, breaker_key: str | None = None) -> None:
+        breaker_key = breaker_key or prepared.pool
         if 200 <= code < 300:
             self.outcome(delivery_id, S.SENT, code=code, text=text, relay=relay,
                          message_id=message_id, kind="delivered")
             return
-        result = record_smtp_answers([SmtpAnswer(delivery_id, address, provider, prepared.pool,
+        result = record_smtp_answers([SmtpAnswer(delivery_id, address, provider, breaker_key,
                                                  relay, code, text)])[0]
         kind = result.get("kind", "unknown")
         if code < 500 or kind == "block":
@@ -690,7 +698,7 @@ class _Run:
             if kind == "block":
                 # A block is about the sender: retry when the breaker lets this provider
                 # be tried again (its probes decide), not on the recipient's schedule.
-                reopens = gate.paused_until(provider, prepared.pool)
+                reopens = gate.paused_until(provider, breaker_key)
                 if reopens is not None:
                     next_at = max(reopens, time.time() + 1)
             state = S.DEFERRED if next_at < prepared.expires_at else S.EXPIRED

@@ -224,3 +224,20 @@ def test_a_block_that_pauses_the_provider_retries_when_the_breaker_reopens(
     held = rows["blocked3@example.net"]  # never tried: held by the gate, no attempt counted
     assert held.attempts == 0 and "provider paused" in held.last_reply
     assert len(relay.messages) == 0 and not Suppression.objects.exists()
+
+
+def test_the_breaker_keys_by_egress_ip_where_the_relay_has_its_own(
+        sending_env, relay_factory, bulk_pool, redis_client):
+    from deliverability import gate
+    from deliverability.breaker.engine import Breaker
+
+    gate.forget()
+    relay = relay_factory()
+    row = add_relay(bulk_pool, relay, name="a")
+    row.source_address = "127.0.0.2"  # its own egress address (any loopback one binds here)
+    row.save()
+    mailing = make_mailing(bulk_pool, ["blocked1@example.net", "blocked2@example.net"])
+    deliveries_send(delivery_ids(mailing))
+    breaker = Breaker(redis=redis_client)
+    assert breaker.status("example.net", f"{bulk_pool.name}@127.0.0.2")["state"] == "paused"
+    assert breaker.status("example.net", bulk_pool.name)["state"] == "ok"
