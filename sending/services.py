@@ -667,6 +667,15 @@ class _Run:
         data = dkim.sign(composer.compose(context, to=address, message_id=message_id),
                          prepared.keys)
         return_path = verp.encode(delivery_id, self.conf.bounce_domain)
+        single = None
+        if decision.max_connections == 1:
+            # Throttled to one connection (or probing): one message in flight to this
+            # provider from this pool, across every worker.
+            single = get_redis().lock(f"sending:single:{breaker_key}:{provider}",
+                                      timeout=self.conf.smtp_timeout_s + 5, blocking=False)
+            if not single.acquire():
+                self.release(delivery_id, S.QUEUED, now + 1, "one connection at a time")
+                return
         try:
             code, text, relay_label = self.transmit(prepared, relay, return_path, address, data)
         except _AllRelaysDown:
@@ -677,6 +686,12 @@ class _Run:
             self.outcome(delivery_id, S.REVIEW, relay=error.args[1], message_id=message_id,
                          text=f"possibly sent: connection lost after DATA ({error.args[0]})")
             return
+        finally:
+            if single is not None:
+                try:
+                    single.release()
+                except Exception:  # expired or Redis gone: the lock times out by itself
+                    logger.debug("single-connection lock already released")
         self.answer(prepared, delivery_id, address, provider, code, text, relay_label,
                     message_id, _attempts, breaker_key)
         if 200 <= code < 300:

@@ -241,8 +241,8 @@ class Breaker:
         connections = fields.get("max_connections")
         if state == THROTTLED and klass.reaction == "throttle":
             factor = max(0.05, factor * 0.5)
-        if state == THROTTLED and klass.reaction == "limit_connections":
-            connections = 1
+        if state == THROTTLED:
+            connections = 1  # rate limits and connection limits alike: one connection
         rule_id = match.rule.id if match.rule else ""
         why = {THROTTLED: "throttled", PAUSED: "paused", MANUAL: "stopped until acknowledged"}
         step_text = "" if until is None else f" for {step}"

@@ -205,6 +205,7 @@ def test_rate_limits_throttle_instead_of_pausing(breaker, clock):
     assert hit(breaker, "google", GMAIL_RATE) == THROTTLED
     decision = breaker.decide("google", "bulk")
     assert decision.allowed and decision.state == THROTTLED and decision.rate_factor == 0.5
+    assert decision.max_connections == 1
     clock.advance(10 * 60)
     assert breaker.decide("google", "bulk").state == PROBING
 

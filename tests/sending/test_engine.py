@@ -241,3 +241,32 @@ def test_the_breaker_keys_by_egress_ip_where_the_relay_has_its_own(
     breaker = Breaker(redis=redis_client)
     assert breaker.status("example.net", f"{bulk_pool.name}@127.0.0.2")["state"] == "paused"
     assert breaker.status("example.net", bulk_pool.name)["state"] == "ok"
+
+
+def test_a_throttled_provider_gets_one_message_at_a_time(sending_env, relay_factory,
+                                                         bulk_pool, redis_client):
+    """While another worker holds the provider's single connection, nothing else goes."""
+    from deliverability import gate
+    from deliverability.breaker.engine import Breaker
+
+    gate.forget()
+    relay = relay_factory()
+    add_relay(bulk_pool, relay, name="a")
+    breaker = Breaker(redis=redis_client)
+    for _ in range(3):  # Gmail's rate-limit reply, three times: throttled, one connection
+        breaker.record(provider="google", pool=bulk_pool.name, code=421,
+                       text="4.7.28 Our system has detected an unusual rate of unsolicited mail "
+                            "originating from your IP address. Mail has been temporarily rate "
+                            "limited.")
+    mailing = make_mailing(bulk_pool, ["a@gmail.com"])
+    other_worker = redis_client.lock(f"sending:single:{bulk_pool.name}:google", timeout=30)
+    assert other_worker.acquire(blocking=False)
+    deliveries_send(delivery_ids(mailing))
+    held = mailing.deliveries.get()
+    assert held.state == S.QUEUED and "one connection" in held.last_reply
+    assert relay.messages == []
+    other_worker.release()
+    held.next_attempt_at = held.next_attempt_at.replace(year=2000)
+    held.save()
+    deliveries_send(delivery_ids(mailing))
+    assert mailing.deliveries.get().state == S.SENT and len(relay.messages) == 1
