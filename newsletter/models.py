@@ -255,3 +255,7 @@ class SubscriberImport(models.Model):
         if not self.bytes_total:
             return 0
         return min(99, int(self.bytes_done * 100 / self.bytes_total))
+
+
+# Campaigns and layouts live in their own module; imported here so Django finds them.
+from newsletter.campaign_models import Campaign, Layout  # noqa: E402, F401
