@@ -238,3 +238,7 @@ class SubscriberImportAdmin(admin.ModelAdmin):
         subscriber_import_run.delay_on_commit(obj.id)
         self.message_user(request, _("The import runs in the background; this page shows "
                                      "its progress."))
+
+
+# Campaigns, layouts and their pages (a module of their own).
+from newsletter import campaign_admin  # noqa: E402, F401

@@ -6,6 +6,11 @@ BEAT_SCHEDULE: dict = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "newsletter.campaigns-start-due": {
+        "task": "newsletter.campaigns_start_due",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "newsletter.purge-unconfirmed": {
         "task": "newsletter.subscriptions_purge_unconfirmed",
         "schedule": 3600.0,

@@ -43,3 +43,11 @@ def subscriber_import_request_opt_in(import_id: int) -> None:
     from newsletter.imports import subscriber_import_request_opt_in as request
 
     request(import_id=import_id)
+
+
+@shared_task(name="newsletter.campaigns_start_due", queue="maintenance", ignore_result=True)
+def campaigns_start_due() -> int:
+    """Every minute: start scheduled campaigns whose time has come (a claim per campaign)."""
+    from newsletter.campaigns import campaigns_start_due as start
+
+    return start()

@@ -1,0 +1,129 @@
+"""The numbers of one campaign, from the sending ledger and the deliverability events.
+
+Read-only (a selector). Counted live from ``Delivery`` rows, their
+``DeliveryAttempt`` answers (bounces during the SMTP session), ``BounceEvent``
+rows (bounces and complaints that arrived later, matched by VERP) and the
+consent log (unsubscribes by recipients of this mailing since it started).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db.models import Count
+
+from deliverability.models import BounceEvent
+from newsletter.campaign_models import Campaign
+from newsletter.models import ConsentRecord
+from sending.models import Delivery, DeliveryAttempt
+
+BOUNCE_KINDS = ("hard", "soft", "block")
+STATES = ("queued", "claimed", "sent", "deferred", "bounced", "failed", "expired",
+          "suppressed", "review", "cancelled")
+
+
+@dataclass
+class ProviderRow:
+    provider: str
+    states: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
+    bounces: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BOUNCE_KINDS, 0))
+    complaints: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.states.values())
+
+
+@dataclass
+class CampaignReport:
+    audience: int
+    started: bool
+    states: dict[str, int]
+    bounces: dict[str, int]
+    complaints: int
+    unsubscribes: int
+    providers: list[ProviderRow]
+    pause_reason: str = ""
+
+    @property
+    def sent(self) -> int:
+        return self.states["sent"]
+
+    @property
+    def deferred(self) -> int:
+        return self.states["deferred"]
+
+    @property
+    def waiting(self) -> int:
+        return self.states["queued"] + self.states["claimed"] + self.states["deferred"]
+
+    @property
+    def bounced(self) -> int:
+        return sum(self.bounces.values())
+
+    @property
+    def percent_done(self) -> int:
+        if not self.audience:
+            return 100 if self.started else 0
+        return min(100, round(100 * (self.audience - self.waiting) / self.audience))
+
+
+def campaign_report(campaign: Campaign) -> CampaignReport:
+    from newsletter.campaigns import campaign_audience_size
+
+    mailing = campaign.mailing
+    if mailing is None:
+        return CampaignReport(audience=campaign_audience_size(campaign) if campaign.pk else 0,
+                              started=False, states=dict.fromkeys(STATES, 0),
+                              bounces=dict.fromkeys(BOUNCE_KINDS, 0), complaints=0,
+                              unsubscribes=0, providers=[])
+    rows: dict[str, ProviderRow] = {}
+
+    def row(provider: str) -> ProviderRow:
+        provider = provider or "unknown"
+        if provider not in rows:
+            rows[provider] = ProviderRow(provider)
+        return rows[provider]
+
+    states = dict.fromkeys(STATES, 0)
+    for provider, state, n in (Delivery.objects.filter(mailing=mailing)
+                               .values_list("provider", "state").annotate(n=Count("id"))
+                               .order_by()):
+        states[state] = states.get(state, 0) + n
+        row(provider).states[state] = row(provider).states.get(state, 0) + n
+
+    # A delivery counts once per kind, whether refused in the session or bounced later.
+    seen: dict[str, set] = defaultdict(set)
+    for delivery_id, provider, kind in (DeliveryAttempt.objects
+                                        .filter(delivery__mailing=mailing, kind__in=BOUNCE_KINDS)
+                                        .values_list("delivery_id", "delivery__provider", "kind")
+                                        .distinct()):
+        if delivery_id not in seen[kind]:
+            seen[kind].add(delivery_id)
+            row(provider).bounces[kind] += 1
+    complaints = 0
+    for delivery_id, provider, kind in (BounceEvent.objects.filter(mailing_id=mailing.id)
+                                        .values_list("delivery_id", "provider", "kind")):
+        if kind == "complaint":
+            complaints += 1
+            row(provider).complaints += 1
+        elif kind in BOUNCE_KINDS and (delivery_id is None or delivery_id not in seen[kind]):
+            if delivery_id is not None:
+                seen[kind].add(delivery_id)
+            row(provider).bounces[kind] += 1
+    bounces = {kind: sum(r.bounces[kind] for r in rows.values()) for kind in BOUNCE_KINDS}
+
+    subscriptions = Delivery.objects.filter(mailing=mailing, subscription_id__isnull=False,
+                                            state="sent").values("subscription_id")
+    unsubscribes = 0
+    if mailing.started_at:
+        unsubscribes = (ConsentRecord.objects
+                        .filter(event=ConsentRecord.Event.UNSUBSCRIBE,
+                                created_at__gte=mailing.started_at,
+                                subscription_id__in=subscriptions)
+                        .values("subscription_id").distinct().count())
+    providers = sorted(rows.values(), key=lambda r: (-r.total, r.provider))
+    return CampaignReport(audience=mailing.recipients, started=True, states=states,
+                          bounces=bounces, complaints=complaints, unsubscribes=unsubscribes,
+                          providers=providers, pause_reason=mailing.pause_reason)
