@@ -15,13 +15,12 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_POST
 
 from newsletter.campaign_models import Campaign, Layout
 from newsletter.campaign_report import campaign_report
@@ -315,8 +314,9 @@ def _int(value) -> int | None:
 ACTIONS = {"test", "schedule", "unschedule", "pause", "resume", "cancel"}
 
 
-@require_POST
 def _action(model_admin: CampaignAdmin, request, pk: int):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     campaign = get_object_or_404(Campaign, pk=pk)
     action = request.POST.get("action", "")
     back = reverse("admin:newsletter_campaign_change", args=[pk])
