@@ -83,3 +83,20 @@ def hit_and_push(limits: list[tuple[str, int, int]], queue: str,
     args += [uuid.uuid4().hex, queue, item]
     refused, length = _script_push(keys=[key for key, _, _ in limits], args=args)
     return int(refused), int(length)
+
+
+def hit_many(requests: list[list[tuple[str, int, int]]]) -> list[int]:
+    """``hit`` for many independent requests in one round trip (a pipeline)."""
+    global _script
+    client = get_redis()
+    if _script is None or _script.registered_client is not client:
+        _script = client.register_script(_SCRIPT)
+    pipe = client.pipeline(transaction=False)
+    now = int(time.time() * 1000)
+    for limits in requests:
+        args: list = [now]
+        for _, limit, window in limits:
+            args += [limit, window * 1000]
+        args.append(uuid.uuid4().hex)
+        _script(keys=[key for key, _, _ in limits], args=args, client=pipe)
+    return [int(result) for result in pipe.execute()]

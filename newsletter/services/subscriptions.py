@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import formataddr
@@ -23,7 +24,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from config.redis import get_redis
-from deliverability.suppression import is_suppressed, suppress
+from deliverability.suppression import is_suppressed, suppress, suppressed_among
 from newsletter import conf, links, mx, ratelimit
 from newsletter.exceptions import InvalidAddress, SignupRateLimited
 from newsletter.models import (
@@ -38,7 +39,9 @@ from newsletter.services.consent import (
     consent_record_add,
     consent_text_current,
     consent_text_for,
+    user_agent_clean,
 )
+from newsletter.services.consent import client_ip as consent_client_ip
 from newsletter.validation import address_clean, name_clean
 from sending.transactional import transactional_email_send
 
@@ -189,27 +192,144 @@ def subscription_request(
     return SignupOutcome.QUEUED
 
 
-def signups_drain(*, limit: int = 1000) -> int:
-    """Store queued signups (at most ``limit``; then it asks for another run)."""
+def signups_drain(*, limit: int = 1000, batch: int = 100) -> int:
+    """Store queued signups in batches (at most ``limit``; then it asks for another run)."""
     client = get_redis()
     done = 0
     while done < limit:
-        raw = client.lmove(SIGNUP_QUEUE, SIGNUP_PROCESSING, "LEFT", "RIGHT")
-        if raw is None:
+        pipe = client.pipeline(transaction=False)
+        for _slot in range(batch):
+            pipe.lmove(SIGNUP_QUEUE, SIGNUP_PROCESSING, "LEFT", "RIGHT")
+        raws = [raw for raw in pipe.execute() if raw is not None]
+        if not raws:
             return done
         try:
-            signup_process(json.loads(raw))
+            signups_store([json.loads(raw) for raw in raws])
         except Exception:
-            # Stays in the processing list; signups_requeue_stale puts it back later.
-            logger.exception("newsletter.signup.failed")
+            # They stay in the processing list; signups_requeue_stale puts them back later.
+            logger.exception("newsletter.signup.failed", extra={"count": len(raws)})
         else:
-            client.lrem(SIGNUP_PROCESSING, 1, raw)
-        done += 1
+            pipe = client.pipeline(transaction=False)
+            for raw in raws:
+                pipe.lrem(SIGNUP_PROCESSING, 1, raw)
+            pipe.execute()
+        done += len(raws)
     if client.llen(SIGNUP_QUEUE):
         from newsletter.tasks import signups_drain as drain_task
 
         drain_task.delay()
     return done
+
+
+def signups_store(payloads: list[dict]) -> Counter:
+    """Store many queued signups at once; returns how many ended how (``SignupOutcome``).
+
+    The rules are those of ``_subscription_store`` (one signup), applied in a
+    few statements per batch instead of about fifteen per signup. Payloads
+    seen before (by request id) are skipped.
+    """
+    client = get_redis()
+    claims = [f"nl:signup:{p['request_id']}" for p in payloads]
+    pipe = client.pipeline(transaction=False)
+    for claim in claims:
+        pipe.set(claim, "busy", nx=True, ex=STALE_AFTER_S // 2)
+    fresh = pipe.execute()
+    outcomes: Counter = Counter({SignupOutcome.DUPLICATE: fresh.count(None) + fresh.count(False)})
+    claimed = [(p, c) for p, c, ok in zip(payloads, claims, fresh, strict=True) if ok]
+    try:
+        _signups_store([p for p, _ in claimed], outcomes)
+    except BaseException:
+        if claimed:
+            client.delete(*[c for _, c in claimed])
+        raise
+    pipe = client.pipeline(transaction=False)
+    for _payload, claim in claimed:
+        pipe.set(claim, "done", ex=DAY)
+    pipe.execute()
+    return outcomes
+
+
+def _signups_store(payloads: list[dict], outcomes: Counter) -> None:
+    lists = MailingList.objects.in_bulk({p["list_id"] for p in payloads})
+    live = [p for p in payloads if p["list_id"] in lists]
+    outcomes[SignupOutcome.DROPPED] += len(payloads) - len(live)
+    refused = ratelimit.hit_many([
+        [(ratelimit.key_for("addr", p["address"]), conf.SIGNUP_RATE_PER_ADDRESS, HOUR)]
+        for p in live])
+    outcomes[SignupOutcome.ADDRESS_LIMITED] += sum(1 for r in refused if r)
+    live = [p for p, r in zip(live, refused, strict=True) if not r]
+    suppressed = suppressed_among(p["address"] for p in live)
+    outcomes[SignupOutcome.SUPPRESSED] += sum(1 for p in live if p["address"] in suppressed)
+    live = [p for p in live if p["address"] not in suppressed]
+    if not live:
+        return
+    text_ids = {int(p["consent_text_id"]) for p in live
+                if str(p.get("consent_text_id") or "").isdigit()
+                and 0 < int(p["consent_text_id"]) < 2**31}
+    texts = ConsentText.objects.in_bulk(text_ids)
+    current: dict[int, ConsentText] = {}
+
+    def consent_text(p: dict) -> ConsentText:
+        shown = texts.get(int(p["consent_text_id"])) if str(
+            p.get("consent_text_id") or "").isdigit() else None
+        if shown is not None and shown.mailing_list_id == p["list_id"]:
+            return shown
+        if p["list_id"] not in current:
+            current[p["list_id"]] = consent_text_current(lists[p["list_id"]])
+        return current[p["list_id"]]
+
+    with transaction.atomic():
+        first_name: dict[str, str] = {}
+        for p in live:
+            first_name.setdefault(p["address"], p["name"])
+        Subscriber.objects.bulk_create(
+            [Subscriber(email=a, name=n) for a, n in first_name.items()], ignore_conflicts=True)
+        subscriber_ids = dict(Subscriber.objects.filter(email__in=list(first_name))
+                              .values_list("email", "id"))
+        pairs = {(subscriber_ids[p["address"]], p["list_id"]) for p in live}
+        Subscription.objects.bulk_create(
+            [Subscription(subscriber_id=s, mailing_list_id=m) for s, m in pairs],
+            ignore_conflicts=True)
+        subs = {(s.subscriber_id, s.mailing_list_id): s for s in Subscription.objects.filter(
+            subscriber_id__in={s for s, _ in pairs}, mailing_list_id__in=lists)}
+        changed: dict[int, Subscription] = {}
+        records: list[ConsentRecord] = []
+        to_mail: list[tuple[Subscription, dict]] = []
+        for p in live:  # in queue order: a second signup sees what the first one did
+            mailing_list = lists[p["list_id"]]
+            sub = subs[(subscriber_ids[p["address"]], p["list_id"])]
+            sub.mailing_list = mailing_list
+            if sub.status == Status.CONFIRMED:
+                outcomes[SignupOutcome.ALREADY_CONFIRMED] += 1
+                continue
+            try:
+                at = datetime.fromisoformat(p["at"])
+            except (KeyError, TypeError, ValueError):
+                at = timezone.now()
+            event = Event.RESUBSCRIBE if sub.status == Status.UNSUBSCRIBED else Event.SIGNUP
+            sub.unsubscribed_at = None
+            single = not mailing_list.double_opt_in
+            if single:
+                sub.status, sub.confirmed_at = Status.CONFIRMED, at
+                outcomes[SignupOutcome.CONFIRMED] += 1
+            else:
+                sub.status, sub.requested_at = Status.PENDING, at
+                to_mail.append((sub, p))
+            changed[sub.id] = sub
+            records.append(ConsentRecord(
+                event=event, source=p.get("source") or Source.FORM, created_at=at,
+                subscription=sub, mailing_list=mailing_list, list_slug=mailing_list.slug,
+                address=p["address"], address_sha256=ConsentRecord.hash_address(p["address"]),
+                ip=consent_client_ip(p.get("ip")),
+                user_agent=user_agent_clean(p.get("user_agent")),
+                consent_text=consent_text(p), detail="single opt-in" if single else ""))
+        Subscription.objects.bulk_update(
+            list(changed.values()), ["status", "confirmed_at", "requested_at", "unsubscribed_at"])
+        ConsentRecord.objects.bulk_create(records)
+        for sub, p in to_mail:
+            with translation.override(p.get("language") or None):
+                sent = confirmation_mail_send(sub, address=p["address"])
+            outcomes[SignupOutcome.REQUESTED if sent else SignupOutcome.MAIL_LIMITED] += 1
 
 
 def signups_requeue_stale(*, older_than_s: int = STALE_AFTER_S) -> int:

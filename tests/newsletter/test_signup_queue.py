@@ -156,3 +156,48 @@ def test_redis_down_gives_a_clear_try_later_page_and_stores_nothing(
     assert response.status_code == 503
     assert b"Nothing was stored" in response.content
     assert not Subscriber.objects.exists()
+
+
+def test_a_drained_batch_follows_the_same_rules_as_single_signups(mailing_list, monkeypatch):
+    import uuid
+
+    from deliverability.suppression import suppress
+    from newsletter.models import MailingList
+    from newsletter.services import consent_text_current
+    from newsletter.services.subscriptions import signups_store
+
+    monkeypatch.setattr(conf, "SIGNUP_RATE_PER_ADDRESS", 2)
+    single = MailingList.objects.create(name="Open", slug="open", double_opt_in=False)
+    other_text = consent_text_current(single)
+    for email, status in (("c@example.org", "confirmed"), ("u@example.org", "unsubscribed")):
+        Subscription.objects.create(subscriber=Subscriber.objects.create(email=email),
+                                    mailing_list=mailing_list, status=status)
+    suppress(address="s@example.org", reason="hard_bounce")
+
+    def payload(address, list_id=mailing_list.id, **extra):
+        return {"request_id": uuid.uuid4().hex, "list_id": list_id, "address": address,
+                "name": "N", "consent_text_id": other_text.id, "ip": "192.0.2.1",
+                "user_agent": "UA", "source": "form", "at": "2026-01-02T03:04:05+00:00",
+                "language": "en", **extra}
+
+    again = payload("a@example.org")
+    outcomes = signups_store([
+        payload("a@example.org"), again, again,
+        payload("b@example.org"), payload("b@example.org"), payload("b@example.org"),
+        payload("s@example.org"), payload("c@example.org"), payload("u@example.org"),
+        payload("n@example.org", list_id=single.id), payload("x@example.org", list_id=10**9),
+    ])
+    assert outcomes == {"requested": 5, "duplicate": 1, "address_limited": 1,
+                        "suppressed": 1, "already_confirmed": 1, "confirmed": 1, "dropped": 1}
+    statuses = dict(Subscription.objects.values_list("subscriber__email", "status"))
+    assert statuses == {"a@example.org": "pending", "b@example.org": "pending",
+                        "c@example.org": "confirmed", "u@example.org": "pending",
+                        "n@example.org": "confirmed"}
+    events = sorted(ConsentRecord.objects.values_list("address", "event"))
+    assert events == [("a@example.org", "signup"), ("a@example.org", "signup"),
+                      ("b@example.org", "signup"), ("b@example.org", "signup"),
+                      ("n@example.org", "signup"), ("u@example.org", "resubscribe")]
+    record = ConsentRecord.objects.filter(address="u@example.org").get()
+    assert record.consent_text.mailing_list_id == mailing_list.id  # not another list's text
+    assert (record.ip, record.user_agent, record.created_at.year) == ("192.0.2.1", "UA", 2026)
+    assert confirmation_mails().count() == 5
