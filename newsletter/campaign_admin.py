@@ -29,6 +29,7 @@ from newsletter.campaigns import (
     campaign_assert_editable,
     campaign_cancel,
     campaign_checklist,
+    campaign_duplicate,
     campaign_errors,
     campaign_pause,
     campaign_preview,
@@ -42,6 +43,7 @@ from newsletter.campaigns import (
     layout_validate,
     parse_local_time,
     preview_subscribers,
+    preview_subscription_find,
     segment_attributes_validate,
 )
 
@@ -196,7 +198,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def _tools_context(self, request, campaign: Campaign) -> dict:
         checks = campaign_checklist(campaign)
-        subscription_id = _int(request.GET.get("preview_as"))
+        subscription_id, preview_problem = _preview_as(request, campaign)
         zone = (campaign.schedule_timezone or request.COOKIES.get("pw_tz")
                 or settings.TIME_ZONE)
         local_value = ""
@@ -209,6 +211,8 @@ class CampaignAdmin(admin.ModelAdmin):
             "checks_blocking": bool(checklist_blocking(checks)),
             "preview_subscribers": preview_subscribers(campaign),
             "preview_as": subscription_id,
+            "preview_problem": preview_problem,
+            "preview_email": request.GET.get("preview_email", ""),
             "frame_url": reverse("admin:newsletter_campaign_frame", args=[campaign.pk])
             + (f"?preview_as={subscription_id}" if subscription_id else ""),
             "action_url": reverse("admin:newsletter_campaign_action", args=[campaign.pk]),
@@ -247,7 +251,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def preview_view(self, request, pk: int):
         campaign = self._campaign(request, pk)
-        subscription_id = _int(request.GET.get("preview_as"))
+        subscription_id, preview_problem = _preview_as(request, campaign)
         try:
             preview = campaign_preview(campaign, subscription_id)
             error = ""
@@ -265,6 +269,8 @@ class CampaignAdmin(admin.ModelAdmin):
             "error": error,
             "preview_subscribers": preview_subscribers(campaign),
             "preview_as": subscription_id,
+            "preview_problem": preview_problem,
+            "preview_email": request.GET.get("preview_email", ""),
             "frame_url": frame,
             "phone_width": PHONE_WIDTH,
             "desktop_width": DESKTOP_WIDTH,
@@ -304,6 +310,17 @@ class CampaignAdmin(admin.ModelAdmin):
         return _action(self, request, pk)
 
 
+def _preview_as(request, campaign: Campaign) -> tuple[int | None, str]:
+    """The subscription chosen for the preview (from the list, or by any address)."""
+    address = request.GET.get("preview_email", "").strip()
+    if address:
+        try:
+            return preview_subscription_find(campaign, address), ""
+        except CampaignError as error:
+            return None, str(error)
+    return _int(request.GET.get("preview_as")), ""
+
+
 def _int(value) -> int | None:
     try:
         return int(value) if value else None
@@ -311,7 +328,8 @@ def _int(value) -> int | None:
         return None
 
 
-ACTIONS = {"test", "schedule", "unschedule", "pause", "resume", "cancel"}
+ACTIONS = {"test", "schedule", "unschedule", "pause", "resume", "cancel", "duplicate"}
+NEEDS = {"test": "newsletter.change_campaign", "duplicate": "newsletter.add_campaign"}
 
 
 def _action(model_admin: CampaignAdmin, request, pk: int):
@@ -323,7 +341,7 @@ def _action(model_admin: CampaignAdmin, request, pk: int):
     if action not in ACTIONS:
         messages.error(request, "Unknown action.")
         return HttpResponseRedirect(back)
-    needed = "newsletter.change_campaign" if action == "test" else "newsletter.schedule_campaign"
+    needed = NEEDS.get(action, "newsletter.schedule_campaign")
     if not request.user.has_perm(needed):
         raise PermissionDenied("You may not do this with campaigns.")
     response = HttpResponseRedirect(back)
@@ -344,6 +362,12 @@ def _action(model_admin: CampaignAdmin, request, pk: int):
             done = f"Scheduled for {_local(campaign.scheduled_at, tz_name)}."
             response.set_cookie("pw_tz", tz_name, max_age=365 * 86400, samesite="Lax",
                                 httponly=True)
+        elif action == "duplicate":
+            copy = campaign_duplicate(campaign, user=request.user)
+            model_admin.log_addition(request, copy, f"Duplicated from campaign {campaign.pk}.")
+            messages.success(request, f"“{copy.name}” is a new draft: edit it here.")
+            return HttpResponseRedirect(reverse("admin:newsletter_campaign_change",
+                                                args=[copy.pk]))
         elif action == "unschedule":
             campaign_unschedule(campaign)
             done = "Unscheduled: the campaign is a draft again."

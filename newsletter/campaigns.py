@@ -254,6 +254,22 @@ def campaign_save(campaign: Campaign, *, user=None) -> Campaign:
     return campaign
 
 
+def campaign_duplicate(campaign: Campaign, *, user=None) -> Campaign:
+    """A new draft with the same content and audience (to correct a started campaign)."""
+    copy = Campaign.objects.create(
+        name=f"Copy of {campaign.name}"[:200], subject=campaign.subject,
+        preheader=campaign.preheader, from_name=campaign.from_name,
+        from_email=campaign.from_email, reply_to=campaign.reply_to, layout=campaign.layout,
+        body_format=campaign.body_format, body=campaign.body, text_body=campaign.text_body,
+        segment_attributes=campaign.segment_attributes,
+        subscribed_after=campaign.subscribed_after,
+        subscribed_before=campaign.subscribed_before, tags=campaign.tags, pool=campaign.pool,
+        created_by=user if user is not None and user.is_authenticated else None)
+    copy.lists.set(campaign.lists.all())
+    copy.exclude_lists.set(campaign.exclude_lists.all())
+    return copy
+
+
 # --------------------------------------------------------------------------- preview
 def preview_context(subscription_id: int | None) -> dict:
     if subscription_id:
@@ -284,6 +300,18 @@ def campaign_preview(campaign: Campaign, subscription_id: int | None = None) -> 
         text=compile_template(parts.text).render(context),
         from_header=formataddr((name, address)) if name else address,
     )
+
+
+def preview_subscription_find(campaign: Campaign, address: str) -> int:
+    """Any subscriber by address (preferably on one of the campaign's lists), for a preview."""
+    address = address.strip()
+    found = Subscription.objects.filter(subscriber__email__iexact=address).order_by("id")
+    lists = set(campaign.lists.values_list("id", flat=True))
+    rows = list(found.values_list("id", "mailing_list_id"))
+    if not rows:
+        raise CampaignError(f"No subscriber with the address {address!r}.")
+    on_list = [sid for sid, list_id in rows if list_id in lists]
+    return (on_list or [rows[0][0]])[0]
 
 
 def preview_subscribers(campaign: Campaign, limit: int = 50) -> list[Subscription]:

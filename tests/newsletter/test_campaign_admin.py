@@ -303,3 +303,30 @@ def test_the_beat_job_is_scheduled_every_minute():
     entry = BEAT_SCHEDULE["newsletter.campaigns-start-due"]
     assert entry["task"] == campaigns_start_due.name and entry["schedule"] == 60.0
     assert campaigns_start_due.queue == "maintenance"
+
+
+def test_preview_as_any_subscriber_by_address(editor, mailing_list, setup):
+    campaign = setup["campaign"]
+    Subscription.objects.create(
+        subscriber=Subscriber.objects.create(email="zed@example.org", name="Zed",
+                                             attributes={"city": "Zurich"}),
+        mailing_list=mailing_list, status="pending")
+    page = editor.get(f"/admin/newsletter/campaign/{campaign.pk}/preview/"
+                      "?preview_email=ZED@example.org").content.decode()
+    assert "Hello Zed" in page and "Greetings to Zurich!" in page
+    page = editor.get(f"/admin/newsletter/campaign/{campaign.pk}/change/"
+                      "?preview_email=nobody@example.org").content.decode()
+    assert "No subscriber with the address" in page
+
+
+def test_a_started_campaign_is_duplicated_into_an_editable_draft(editor, setup):
+    campaign = setup["campaign"]
+    campaign_schedule(campaign, timezone.now())
+    campaign_start(campaign.id)
+    response = editor.post(f"/admin/newsletter/campaign/{campaign.pk}/action/",
+                           {"action": "duplicate"})
+    copy = Campaign.objects.get(name="Copy of Spring")
+    assert response["Location"].endswith(f"/campaign/{copy.pk}/change/")
+    assert copy.state == "draft" and copy.subject == campaign.subject and copy.mailing is None
+    assert list(copy.lists.all()) == list(campaign.lists.all())
+    assert LogEntry.objects.filter(object_id=str(copy.pk), action_flag=ADDITION).exists()
