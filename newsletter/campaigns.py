@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from newsletter import links
+from newsletter import conf, links
 from newsletter.campaign_models import Campaign, Layout
 from newsletter.campaign_render import (
     DEFAULT_LAYOUT_CSS,
@@ -418,6 +418,31 @@ def _ledger_source(campaign: Campaign) -> dict:
     return {"recipients": list(rows)}
 
 
+def campaign_preflight(campaign: Campaign) -> list:
+    """The reputation pre-flight for this campaign's From domain and our relays (DNS)."""
+    from deliverability.identity import current_identity
+    from deliverability.preflight import DomainTarget, run_checks
+    from deliverability.resolver import DnsResolver
+
+    identity = current_identity()
+    _, from_email, _ = campaign_sender(campaign)
+    domain = from_email.rpartition("@")[2].lower()
+    target = next((d for d in identity.domains if d.domain == domain), DomainTarget(domain))
+    return run_checks(DnsResolver(timeout=5), relays=identity.relays, domains=[target],
+                      from_domains=[domain], return_path_domain=identity.return_path_domain,
+                      open_relay=False)
+
+
+def _preflight_verdict(campaign_id: int) -> tuple[str, str]:
+    """(mode, failures as text) before a start; DNS runs outside any transaction."""
+    mode = conf.PREFLIGHT_BEFORE_START
+    campaign = Campaign.objects.filter(id=campaign_id).first()
+    if mode == "off" or campaign is None:
+        return mode, ""
+    failed = [r for r in campaign_preflight(campaign) if r.status == "fail"]
+    return mode, "; ".join(f"{r.check} {r.target}: {r.detail}" for r in failed)
+
+
 def campaign_start(campaign_id: int, *, now: datetime | None = None) -> Campaign | None:
     """Start one due campaign: snapshot into a mailing and build its ledger.
 
@@ -427,11 +452,20 @@ def campaign_start(campaign_id: int, *, now: datetime | None = None) -> Campaign
     draft with the reason in ``last_error``. Returns None if it was not due.
     """
     now = now or timezone.now()
+    if not Campaign.objects.filter(id=campaign_id, state=State.SCHEDULED,
+                                   scheduled_at__lte=now).exists():
+        return None
+    mode, preflight_failures = _preflight_verdict(campaign_id)
     try:
+        if preflight_failures and mode == "block":
+            raise CampaignError("not started, the pre-flight checks failed: "
+                                + preflight_failures)
         with transaction.atomic():
             claimed = Campaign.objects.filter(
                 id=campaign_id, state=State.SCHEDULED, scheduled_at__lte=now,
-            ).update(state=State.SENDING, started_at=now, updated_at=now)
+            ).update(state=State.SENDING, started_at=now, updated_at=now,
+                     last_error=(f"Pre-flight warnings (sent anyway): {preflight_failures}"
+                                 [:2000] if preflight_failures else ""))
             if not claimed:
                 return None
             campaign = Campaign.objects.get(id=campaign_id)

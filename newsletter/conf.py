@@ -7,7 +7,7 @@ Code reads them as ``conf.NAME`` at call time, so tests can change one with
 
 from __future__ import annotations
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import ConfigError, env_bool, env_int, env_list, env_str
 
 # --- Signup anti-abuse (sliding windows in Redis, shared by every process) ---
 # Signup form submissions accepted per client IP per hour (over: a "try later" page).
@@ -42,3 +42,10 @@ PENDING_PURGE_DAYS = env_int("PENDING_PURGE_DAYS", 14, minimum=1)
 IMPORT_BATCH_ROWS = env_int("IMPORT_BATCH_ROWS", 20000, minimum=100)
 # Database connections writing import batches in parallel (PostgreSQL).
 IMPORT_WRITERS = env_int("IMPORT_WRITERS", 2, minimum=1, maximum=8)
+
+# --- Campaign start ---
+# Pre-flight reputation checks (SPF, DKIM, DMARC, reverse DNS, blocklists) when a
+# campaign starts: off, warn (record the failures, send anyway) or block (do not start).
+PREFLIGHT_BEFORE_START = env_str("PREFLIGHT_BEFORE_START", "warn").lower()
+if PREFLIGHT_BEFORE_START not in ("off", "warn", "block"):
+    raise ConfigError(f"PREFLIGHT_BEFORE_START={PREFLIGHT_BEFORE_START!r}: use off, warn or block")

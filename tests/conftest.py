@@ -16,6 +16,23 @@ from tests.helpers import WorkerProcess
 
 
 @pytest.fixture(scope="session", autouse=True)
+def no_public_dns():
+    """Tests never ask public DNS: provider grouping uses the shipped lists, and campaigns
+    start without the reputation pre-flight (tests of both bring a local DNS server).
+    Worker subprocesses inherit the environment."""
+    import os
+
+    from deliverability import conf as deliverability_conf
+    from newsletter import conf as newsletter_conf
+
+    os.environ["PROVIDER_MX_LOOKUP"] = "false"
+    os.environ["PREFLIGHT_BEFORE_START"] = "off"
+    deliverability_conf.PROVIDER_MX_LOOKUP = False
+    newsletter_conf.PREFLIGHT_BEFORE_START = "off"
+    yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def private_redis():
     with PrivateRedis() as server:
         settings.REDIS_URL = server.url

@@ -410,3 +410,37 @@ def test_a_draft_and_a_scheduled_campaign_can_be_edited(campaign):
     campaign.subject = "Changed again"
     campaign_save(campaign)
     assert Campaign.objects.get(pk=campaign.pk).subject == "Changed again"
+
+
+# --------------------------------------------------------------------------- pre-flight
+@pytest.fixture
+def dns_for_shop(monkeypatch):
+    """A local DNS server where the sending domain has SPF but no DMARC record."""
+    from tests.dns_server import LocalDNS
+
+    with LocalDNS(['shop.example. 60 IN TXT "v=spf1 -all"']) as server:
+        monkeypatch.setattr("deliverability.conf.DNS_SERVERS", [server.address])
+        yield
+
+
+def test_preflight_warns_but_starts_by_default(campaign, audience, dns_for_shop, monkeypatch):
+    from newsletter import conf
+
+    monkeypatch.setattr(conf, "PREFLIGHT_BEFORE_START", "warn")
+    campaign_schedule(campaign, timezone.now())
+    result = campaign_start(campaign.id)
+    assert result.state == "sending" and result.mailing is not None
+    assert result.last_error.startswith("Pre-flight warnings (sent anyway)")
+    assert "dmarc" in result.last_error
+
+
+def test_preflight_in_block_mode_keeps_the_campaign_from_starting(campaign, audience,
+                                                                  dns_for_shop, monkeypatch):
+    from newsletter import conf
+
+    monkeypatch.setattr(conf, "PREFLIGHT_BEFORE_START", "block")
+    campaign_schedule(campaign, timezone.now())
+    result = campaign_start(campaign.id)
+    assert result.state == "draft" and result.mailing is None
+    assert "pre-flight checks failed" in result.last_error and "DMARC" in result.last_error
+    assert not Mailing.objects.exists()
