@@ -14,15 +14,13 @@ then accepts again. Every RCPT is logged in Redis (``sim:<domain>`` lists of
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
-import signal
 import subprocess
-import sys
 import time
 
 import redis
-from aiosmtpd.smtp import SMTP
+
+from benchmarks.sink_counter import serve, spawn
 
 MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 BLOCK_REPLY = "554 5.7.1 Swisscom AG IP: 127.0.0.1, You are not allowed to send us mail"
@@ -83,28 +81,15 @@ def main() -> None:
     parser.add_argument("--block-after", type=int, default=50, help="-1: never block")
     parser.add_argument("--block-seconds", type=float, default=20.0)
     args = parser.parse_args()
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    handler = ProviderHandler(redis.Redis.from_url(args.redis), args.block_domain,
-                              args.block_after, args.block_seconds)
-    server = loop.run_until_complete(loop.create_server(
-        lambda: SMTP(handler, decode_data=False, data_size_limit=None), "127.0.0.1", args.port))
-    loop.add_signal_handler(signal.SIGTERM, loop.stop)
-    loop.add_signal_handler(signal.SIGINT, loop.stop)
-    print("ready", flush=True)
-    loop.run_forever()
-    server.close()
+    serve(ProviderHandler(redis.Redis.from_url(args.redis), args.block_domain,
+                          args.block_after, args.block_seconds), args.port)
 
 
 def start(port: int, redis_url: str, *, block_after: int, block_seconds: float,
           block_domain: str = "bluewin.ch") -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.provider_sim", "--port", str(port), "--redis",
-         redis_url, "--block-domain", block_domain, "--block-after", str(block_after),
-         "--block-seconds", str(block_seconds)], stdout=subprocess.PIPE)
-    if process.stdout.readline().strip() != b"ready":
-        raise RuntimeError("provider simulator did not start")
-    return process
+    return spawn("benchmarks.provider_sim", "--port", str(port), "--redis", redis_url,
+                 "--block-domain", block_domain, "--block-after", str(block_after),
+                 "--block-seconds", str(block_seconds))
 
 
 if __name__ == "__main__":

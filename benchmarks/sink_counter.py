@@ -37,12 +37,8 @@ class CountingHandler:
         return "250 2.0.0 OK"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--redis", required=True)
-    parser.add_argument("--key", default="sink")
-    args = parser.parse_args()
+def serve(handler, port: int) -> None:
+    """Run an aiosmtpd server with ``handler`` on loopback until SIGTERM/SIGINT."""
     try:
         import uvloop
 
@@ -51,9 +47,8 @@ def main() -> None:
         pass
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    handler = CountingHandler(redis.Redis.from_url(args.redis), args.key)
     server = loop.run_until_complete(loop.create_server(
-        lambda: SMTP(handler, decode_data=False, data_size_limit=None), "127.0.0.1", args.port))
+        lambda: SMTP(handler, decode_data=False, data_size_limit=None), "127.0.0.1", port))
     loop.add_signal_handler(signal.SIGTERM, loop.stop)
     loop.add_signal_handler(signal.SIGINT, loop.stop)
     print("ready", flush=True)
@@ -61,15 +56,27 @@ def main() -> None:
     server.close()
 
 
+def spawn(module: str, *args: str) -> subprocess.Popen:
+    """Start ``python -m module args`` and wait until it prints "ready"."""
+    process = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE)
+    if process.stdout.readline().strip() != b"ready":
+        raise RuntimeError(f"{module} did not start")
+    return process
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--redis", required=True)
+    parser.add_argument("--key", default="sink")
+    args = parser.parse_args()
+    serve(CountingHandler(redis.Redis.from_url(args.redis), args.key), args.port)
+
+
 def start(port: int, redis_url: str, key: str = "sink") -> subprocess.Popen:
     """Start the sink in another process and wait until it listens."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.sink_counter", "--port", str(port),
-         "--redis", redis_url, "--key", key], stdout=subprocess.PIPE,
-    )
-    if process.stdout.readline().strip() != b"ready":
-        raise RuntimeError("counting sink did not start")
-    return process
+    return spawn("benchmarks.sink_counter", "--port", str(port), "--redis", redis_url,
+                 "--key", key)
 
 
 if __name__ == "__main__":

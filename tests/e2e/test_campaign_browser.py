@@ -17,7 +17,6 @@ Screenshots land in $ARTIFACTS_DIR/campaign-browser (default <project>/artifacts
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -28,40 +27,25 @@ from django.utils import timezone
 
 from newsletter.models import Campaign, MailingList, Subscriber, Subscription
 from sending.sink import sink_messages
-from tests.helpers import ROOT, wait_until
+from tests.e2e.browser import artifacts_folder, browser_page
+from tests.helpers import wait_until
 from tests.sending.conftest import sending_env  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
 DESKTOP = {"width": 1280, "height": 900}
 ZONE = "America/New_York"
 
 
 @pytest.fixture
 def artifacts() -> Path:
-    folder = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts") / "campaign-browser"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return artifacts_folder("campaign-browser")
 
 
 @pytest.fixture
 def page(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
-        context = browser.new_context(viewport=DESKTOP, locale="en-GB")
-        page = context.new_page()
-        page.set_default_timeout(20_000)
+    with browser_page(monkeypatch, timeout_ms=20_000, viewport=DESKTOP, locale="en-GB") as page:
         yield page
-        context.close()
-        browser.close()
 
 
 def test_editor_composes_previews_tests_schedules_and_sends_a_campaign(

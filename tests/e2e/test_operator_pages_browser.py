@@ -5,14 +5,13 @@ Screenshots land in $ARTIFACTS_DIR/operator-pages (default <project>/artifacts).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 
 from deliverability.breaker.engine import Breaker
-from tests.helpers import ROOT
+from tests.e2e.browser import artifacts_folder, browser_page
 from tests.sending.test_report import DAY, traffic  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -22,33 +21,19 @@ SWISSCOM = "5.7.1 Swisscom AG IP: 94.130.34.42, You are not allowed to send us m
 
 @pytest.fixture
 def artifacts() -> Path:
-    folder = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts") / "operator-pages"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return artifacts_folder("operator-pages")
 
 
 @pytest.fixture
-def browser_page(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(15_000)
+def page(monkeypatch):
+    with browser_page(monkeypatch, viewport={"width": 1280, "height": 900}) as page:
         yield page
-        browser.close()
 
 
-def test_operator_reads_the_report_and_pauses_a_provider(live_server, browser_page, artifacts,
+def test_operator_reads_the_report_and_pauses_a_provider(live_server, page, artifacts,
                                                          traffic, redis_client):  # noqa: F811
     User.objects.create_superuser("ops", "ops@example.org", "a-long-password-1")
     Breaker(redis=redis_client).record(provider="swisscom", pool="bulk", code=554, text=SWISSCOM)
-    page = browser_page
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", "ops")
     page.fill("#id_password", "a-long-password-1")

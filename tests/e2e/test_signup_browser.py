@@ -10,7 +10,6 @@ Screenshots of every page land in $ARTIFACTS_DIR (default <project>/artifacts).
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -18,42 +17,25 @@ import pytest
 
 from newsletter.models import ConsentRecord, MailingList, Subscription
 from sending.sink import sink_messages
-from tests.helpers import ROOT, wait_until
+from tests.e2e.browser import artifacts_folder, browser_page
+from tests.helpers import wait_until
 from tests.sending.conftest import sending_env  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
 def artifacts() -> Path:
-    folder = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts") / "signup-browser"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return artifacts_folder("signup-browser")
 
 
 @pytest.fixture
 def phone(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls in the
-    # test body are still plain synchronous calls.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
-        context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True,
-                                      device_scale_factor=2, locale="en-GB")
-        page = context.new_page()
-        page.set_default_timeout(15_000)
+    with browser_page(monkeypatch, viewport=PHONE, is_mobile=True, has_touch=True,
+                      device_scale_factor=2, locale="en-GB") as page:
         yield page
-        context.close()
-        browser.close()
 
 
 def _fits_the_screen(page) -> bool:
