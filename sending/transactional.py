@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import threading
 from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -95,7 +96,7 @@ def transactional_email_deliver(email_id: int) -> str:
     last_error = "no relay configured"
     for relay in relays_for(RelayPool.Purpose.TRANSACTIONAL):
         try:
-            session = open_session(relay)
+            session = _session(relay)
         except RelayUnavailable as exc:
             last_error = str(exc)
             logger.warning("relay unavailable: %s", exc)
@@ -104,16 +105,45 @@ def transactional_email_deliver(email_id: int) -> str:
             session.sendmail(email.from_email, [email.to], payload)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
+            session.rset()
             return _finish(email, relay.label, code, text)
         except smtplib.SMTPResponseException as exc:
+            _drop_session(relay)
             return _finish(email, relay.label, exc.smtp_code, exc.smtp_error)
         except (OSError, smtplib.SMTPException) as exc:
+            _drop_session(relay)
             last_error = f"{relay.label}: {exc}"
             continue
-        finally:
-            close_quietly(session)
         return _finish(email, relay.label, 250, b"accepted")
     return _defer(email, last_error)
+
+
+class _Sessions(threading.local):
+    def __init__(self):
+        self.by_relay: dict[str, smtplib.SMTP] = {}
+
+
+_sessions = _Sessions()
+
+
+def _session(relay) -> smtplib.SMTP:
+    """A kept-alive session to this relay (per worker thread); checked with NOOP first,
+    so a connection the relay closed meanwhile is replaced before anything is sent."""
+    session = _sessions.by_relay.get(relay.label)
+    if session is not None:
+        try:
+            if session.noop()[0] == 250:
+                return session
+        except (OSError, smtplib.SMTPException):
+            pass
+        _drop_session(relay)
+    session = open_session(relay)
+    _sessions.by_relay[relay.label] = session
+    return session
+
+
+def _drop_session(relay) -> None:
+    close_quietly(_sessions.by_relay.pop(relay.label, None))
 
 
 def _finish(email: TransactionalEmail, relay: str, code: int, text: bytes | str) -> str:
