@@ -160,3 +160,21 @@ def test_recipient_contexts_give_the_links_the_sending_engine_needs(subscription
     path = context["one_click_url"].removeprefix("https://news.example.org")
     Client().post(path, {"List-Unsubscribe": "One-Click"})
     assert Subscription.objects.get().status == "unsubscribed"
+
+
+def test_batched_contexts_give_the_same_links_as_the_single_helpers(subscription, settings):
+    from newsletter.links import one_click_url, preferences_url, unsubscribe_url
+
+    settings.SITE_URL = "https://news.example.org"
+    context = recipient_contexts([subscription.id])[subscription.id]
+    assert context["unsubscribe_url"] == unsubscribe_url(subscription.id)
+    assert context["one_click_url"] == one_click_url(subscription.id)
+    # preference tokens carry a timestamp: compare what they decode to
+    from newsletter.tokens import preferences_token_read
+
+    def token(url):
+        return url.rstrip("/").rpartition("/")[2]
+
+    assert preferences_token_read(token(context["preferences_url"])) == \
+        preferences_token_read(token(preferences_url(subscription.subscriber_id))) == \
+        subscription.subscriber_id
