@@ -270,3 +270,14 @@ def test_a_throttled_provider_gets_one_message_at_a_time(sending_env, relay_fact
     held.save()
     deliveries_send(delivery_ids(mailing))
     assert mailing.deliveries.get().state == S.SENT and len(relay.messages) == 1
+
+
+def test_deleting_a_mailing_still_removes_its_deliveries(sending_env, relay_factory, bulk_pool):
+    """The ledger's mailing link has no database constraint (fan-out speed): the ORM cascades."""
+    relay = relay_factory()
+    add_relay(bulk_pool, relay, name="a")
+    mailing = make_mailing(bulk_pool, ["a@example.net", "b@example.net"])
+    deliveries_send(delivery_ids(mailing))
+    assert DeliveryAttempt.objects.count() == 2
+    mailing.delete()
+    assert not Delivery.objects.exists() and not DeliveryAttempt.objects.exists()
