@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import dns.exception
-import dns.resolver
-
+from deliverability.resolver import DnsFailure
+from deliverability.resolver import DnsResolver as _Dns
 from newsletter import conf
 
 
@@ -22,40 +21,22 @@ class MailDomainResolver(Protocol):
 
 
 class DnsResolver:
+    """``accepts_mail`` over deliverability's DNS interface (one DNS client for the project)."""
+
     def __init__(self, servers: list[str] | None = None, timeout: float = 3.0):
-        self.resolver = dns.resolver.Resolver(configure=not servers)
-        if servers:
-            addresses, ports = [], {}
-            for server in servers:
-                host, _, port = server.rpartition(":") if server.count(":") == 1 else (
-                    server, "", "")
-                addresses.append(host)
-                if port:
-                    ports[host] = int(port)
-            self.resolver.nameservers = addresses
-            self.resolver.nameserver_ports = ports
-        self.resolver.lifetime = timeout
+        # No servers of its own: the project's DNS_SERVERS, else the system's.
+        self.dns = _Dns(servers=servers or None, timeout=timeout)
 
     def accepts_mail(self, domain: str) -> bool:
         try:
-            answer = self.resolver.resolve(domain, "MX")
-            # RFC 7505 null MX: a single "0 ." says the domain takes no mail.
-            return not all(str(record.exchange) == "." for record in answer)
-        except dns.resolver.NXDOMAIN:
-            return False
-        except dns.resolver.NoAnswer:
-            pass
-        except (dns.exception.DNSException, OSError):
+            hosts = self.dns.mx(domain)
+            if hosts:
+                # RFC 7505 null MX: a single "0 ." says the domain takes no mail.
+                return not all(host in ("", ".") for host in hosts)
+            # No MX (or no such domain): an address record is the implicit MX.
+            return bool(self.dns.a(domain) or self.dns.aaaa(domain))
+        except DnsFailure:
             return True
-        for rdtype in ("A", "AAAA"):  # no MX: an address record is the implicit MX
-            try:
-                self.resolver.resolve(domain, rdtype)
-                return True
-            except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-                continue
-            except (dns.exception.DNSException, OSError):
-                return True
-        return False
 
 
 _resolver: MailDomainResolver | None = None
