@@ -5,4 +5,15 @@ class SendingConfig(AppConfig):
     name = "sending"
 
     def ready(self) -> None:
+        # sending reacts to what deliverability announces (deliverability imports nothing
+        # of ours): bounce reports mark deliveries, breaker changes and blocklist results
+        # are mailed to the operators, and our identity feeds its checks.
+        from deliverability.identity import register_identity_provider
+        from deliverability.signals import blocklist_checked, breaker_transitioned
         from sending import bounce_receivers  # noqa: F401 - connects the bounce receiver
+        from sending.alerts import blocklist_alert, breaker_alert
+        from sending.identity import build_identity
+
+        register_identity_provider(build_identity)
+        breaker_transitioned.connect(breaker_alert, dispatch_uid="breaker-alert-mail")
+        blocklist_checked.connect(blocklist_alert, dispatch_uid="blocklist-alert-mail")
