@@ -15,6 +15,7 @@ _PER_RECIPIENT = frozenset({
     "original-recipient", "final-recipient", "action", "status", "remote-mta",
     "diagnostic-code", "last-attempt-date", "final-log-id", "will-retry-until",
     "x-actual-recipient", "x-display-name", "x-supplementary-info",
+    "x-powermta-bouncecategory",
 })
 _PER_MESSAGE = frozenset({"reporting-mta", "received-from-mta", "arrival-date",
                           "original-envelope-id", "dsn-gateway", "x-postfix-sender",
@@ -31,6 +32,7 @@ class DsnRecipient:
     remote_mta: str = ""
     diagnostic: str = ""
     diag_type: str = ""
+    category: str = ""  # X-PowerMTA-BounceCategory (bad-mailbox, quota-issues, ...)
 
 
 def strip_type(value: str) -> tuple[str, str]:
@@ -115,6 +117,8 @@ def parse_fields(text: str) -> tuple[dict[str, str], list[DsnRecipient]]:
         elif name == "diagnostic-code":
             if not cur.diagnostic:
                 cur.diag_type, cur.diagnostic = strip_type(value)
+        elif name == "x-powermta-bouncecategory":
+            cur.category = cur.category or value.strip().lower()
         elif name == "x-actual-recipient" and not cur.final:
             cur.final = clean_address(strip_type(value)[1])
     recipients = [r for r in recipients if r.final or r.original or r.status or r.diagnostic]

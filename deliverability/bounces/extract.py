@@ -217,6 +217,18 @@ def _read_jmrp(report: Report) -> None:
     report.form = "arf"
 
 
+# PowerMTA adds X-PowerMTA-BounceCategory to each DSN recipient group (PowerMTA
+# User's Guide, "Bounce categories"); only the unambiguous categories are used.
+POWERMTA_CATEGORIES = {
+    "bad-mailbox": "userunknown",
+    "bad-domain": "hostunknown",
+    "inactive-mailbox": "suspend",
+    "quota-issues": "mailboxfull",
+    "message-expired": "expired",
+    "relaying-issues": "norelaying",
+}
+
+
 def _read_dsn(report: Report, text: str) -> None:
     message, groups = parse_fields(text)
     report.reporting_mta = strip_type(message.get("reporting-mta", ""))[1]
@@ -231,6 +243,9 @@ def _read_dsn(report: Report, text: str) -> None:
             # Final-Recipient without a domain (local delivery): use the original
             f.recipient = g.original or f.recipient
         _fill_from_text(f, report)
+        if not f.status or f.status.endswith(".0.0"):
+            # the sender MTA's own category decides only when the status code is vague
+            f.reason = POWERMTA_CATEGORIES.get(g.category, "")
         report.failures.append(f)
     if report.failures:
         report.form = "dsn"
@@ -264,6 +279,8 @@ def _block_for(notice: str, address: str) -> str:
     end = notice.find("\n\n", idx)
     if end >= 0:
         nxt = notice.find("\n\n", end + 2)
+        if nxt < 0:  # the last paragraph runs to the end of the notice
+            nxt = len(notice.rstrip("\n"))
         end = nxt if 0 <= nxt - end < 1200 else end
     chunk = notice[idx : end if end >= 0 else idx + 1500]
     return chunk[len(address) :][:1500]
@@ -315,6 +332,9 @@ _RULE_LINE = re.compile(r"^[ \t]*(?:-{3,}|={3,}|\*{3,}|_{3,})")
 _HAS_CODE = re.compile(r"(?<![\d.])[45]\d\d[ \-]+(?:[45]\.\d|[A-Za-z<])|"
                        r"(?<![\d.])[45]\.\d{1,3}\.\d{1,3}(?![\d.])")
 _REPLY_LINE = re.compile(r"^[ \t]*[45]\d\d[ \-](?:[45]\.\d{1,3}\.\d{1,3} )?[^\n]{3,200}$", re.M)
+# The notice itself says the failure is final: Exim "This is a permanent error.",
+# Sendmail "The following addresses had permanent fatal errors".
+_PERMANENT_NOTICE = re.compile(r"this is a permanent error|permanent fatal errors?\b", re.I)
 _SENTENCE_RCPT = re.compile(
     r"(?:delivering your (?:mail|message) to|(?:could not|couldn't|can ?not|cannot|unable to) "
     r"(?:be )?deliver(?:ed)?(?: your message| the message| this message)?(?: to)?:?|"
@@ -397,6 +417,7 @@ def _read_text(report: Report) -> None:
     if not pairs:
         pairs = [("", "")]
     reply_line = None
+    permanent = bool(_PERMANENT_NOTICE.search(notice))
     for addr, block in pairs:
         diag = textscan.squash(_trim_block(block)) if block else ""
         if not _HAS_CODE.search(diag):
@@ -406,7 +427,8 @@ def _read_text(report: Report) -> None:
                 reply_line = textscan.squash(m.group(0)) if m else ""
             said = " ".join(before.get(addr, ()))
             diag = " ".join(x for x in (reply_line, said, diag) if x)
-        f = Failure(recipient=addr, diagnostic=diag, context=notice)
+        f = Failure(recipient=addr, diagnostic=diag, context=notice,
+                    action="failed" if permanent else "")
         code, status = textscan.reply_code(diag)
         f.smtp_code, f.status = code, status or textscan.any_status(diag)
         f.command = textscan.command(diag)

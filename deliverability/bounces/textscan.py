@@ -34,14 +34,22 @@ def addresses(text: str) -> list[str]:
 
 
 def reply_code(text: str) -> tuple[str, str]:
-    """First SMTP reply code and enhanced status in ``text`` -> ("550", "5.1.1")."""
+    """First SMTP reply code and enhanced status in ``text`` -> ("550", "5.1.1").
+
+    In a session transcript ("Out: 250 2.1.5 Ok ... Out: 451 4.3.0 Error") the first
+    failure reply (4xx/5xx) is the one that matters, not the positive replies before it.
+    """
+    first = None
     for m in _REPLY.finditer(text):
         code = m.group(1)
         status = m.group(2) or ""
         if status and status[0] != code[0]:
             status = ""
-        return code, status
-    return "", ""
+        if code[0] in "45":
+            return code, status
+        if first is None:
+            first = (code, status)
+    return first or ("", "")
 
 
 def any_status(text: str) -> str:

@@ -32,6 +32,7 @@ MESSAGES = {
                                    ("someone@example.net", "hard", "hostunknown", True, "")],
     "notes_reason_above_address.eml": [("reader@example.org", "hard", "userunknown", True, "")],
     "forwarded_sendmail_bounce.eml": [("gone@example.org", "hard", "userunknown", True, "5.1.1")],
+    "powermta_bad_mailbox.eml": [("reader@example.org", "hard", "userunknown", True, "5.0.0")],
     "not_a_bounce.eml": [],
 }
 
@@ -120,3 +121,25 @@ def test_provider_hint_enables_provider_rules():
     r = classify_reply(421, "RP-001 (COL004-MC1F39) Unfortunately, some messages from "
                             "198.51.100.7 weren't sent.", provider="microsoft")
     assert r["reason"] == "speeding" and r["provider"] == "microsoft"
+
+
+def test_transcript_failure_reply_beats_earlier_positive_replies():
+    from deliverability.bounces import textscan
+    text = "Out: 250 2.1.5 Ok In: DATA Out: 354 End data Out: 451 4.3.0 Error: queue file"
+    assert textscan.reply_code(text) == ("451", "4.3.0")
+    assert textscan.reply_code("250 2.0.0 Ok") == ("250", "2.0.0")
+
+
+def test_ehlo_keyword_starttls_is_not_a_tls_failure():
+    r = classify_reply("451", "250-STARTTLS 250 CHUNKING 451 4.3.0 Error: queue file write error")
+    assert r["reason"] == "systemerror"
+
+
+@pytest.mark.parametrize("text, reason", [
+    # Amazon SES developer guide: sending from an unverified identity
+    ("554 Message rejected: Email address is not verified. The following identities failed "
+     "the check in region EU-WEST-1: news@example.com", "norelaying"),
+    ("554 email rejected due to security policies", "policyviolation"),
+])
+def test_published_reply_texts(text, reason):
+    assert classify_reply("554", text)["reason"] == reason

@@ -70,16 +70,14 @@ def scores():
 def test_corpus_floor(scores):
     """Regression floor at the level reached (see the report of the classification work)."""
     m = scores
-    # issue targets (KIND_TARGET, REASON_TARGET) not reached yet: floors at the level reached
-    assert m["kind"] / m["rows"] >= 0.94
-    assert m["reason"] / m["rows"] >= 0.905
+    # measured kind 97.2 %, reason 93.1 %: floors a little below the level reached
+    assert m["kind"] / m["rows"] >= 0.965
+    assert m["reason"] / m["rows"] >= 0.925
     assert m["tp"] / (m["tp"] + m["fn"]) >= RECALL_TARGET
     assert m["tp"] / (m["tp"] + m["fp"]) >= PRECISION_TARGET
     assert m["neg_ok"] == m["neg"]
 
 
 def test_blocks_are_rarely_hard(scores):
-    # Target is zero (a block is a fact about the sender). The one left is a label
-    # judgement call: Postfix's "Recipient address rejected: User unknown in local
-    # recipient table" inside a transcript, which the corpus labels `filtered`.
-    assert scores["block_hard"] <= 1
+    # A block is a fact about the sender: it never condemns the address.
+    assert scores["block_hard"] == 0
