@@ -45,7 +45,7 @@ def enhanced_status(text: str) -> str:
 
 
 def fallback_classify(code: int, text: str) -> dict:
-    """Code-class rules used when the classifier is missing or answers unknown."""
+    """Code-class rules used when the classifier answers unknown."""
     status = enhanced_status(text)
     if 200 <= code < 300:
         kind, reason = "delivered", "delivered"
@@ -65,10 +65,9 @@ def fallback_classify(code: int, text: str) -> dict:
 
 
 def classify_answer(code: int, text: str, provider: str = "") -> dict:
-    try:
-        from deliverability.classify import classify_reply
-    except ImportError:  # the classifier arrives with the bounce issue
-        return fallback_classify(code, text)
+    """The classifier's verdict; code-class rules fill in when it can only say unknown."""
+    from deliverability.classify import classify_reply
+
     result = classify_reply(code, text, provider=provider or None)
     if result.get("kind") in (None, "", "unknown"):
         fallback = fallback_classify(code, text)
