@@ -14,6 +14,7 @@ Neither function raises: anything unexpected becomes a ``kind: unknown`` result.
 from __future__ import annotations
 
 import logging
+import re
 
 from deliverability.bounces import extract, textscan
 from deliverability.bounces.dsn import normal_status
@@ -137,6 +138,9 @@ def decide(rs: RuleSet, f: Failure, report: Report | None, provider: str) -> tup
         return rule.reason, rule.id
     if by_status:
         return by_status, "status"
+    if f.diag_type.startswith("x-unix"):
+        # RFC 3464 diagnostic type X-Unix: the local delivery program's exit status
+        return "mailererror", "diag-type"
     if report is not None:
         context = textscan.squash(f"{report.subject}\n{f.context or report.notice}"[:MAX_CONTEXT])
         found = rs.gate.present(context.lower())
@@ -155,23 +159,36 @@ def decide(rs: RuleSet, f: Failure, report: Report | None, provider: str) -> tup
         return "contenterror", "status"
     if f.status[:3] in ("5.7", "4.7"):
         return "securityerror", "status"
-    if f.diag_type.startswith("x-unix"):
-        return "mailererror", "diag-type"
     if f.diagnostic:
         return "onhold", "fallback"
     return "undefined", "fallback"
 
 
+# A notice that says the failure is not final: Sendmail's and Gmail's delay warnings
+# ("THIS IS A WARNING MESSAGE ONLY", "Technical details of temporary failure"), Exim's
+# "has not yet been delivered ... still trying", OpenSMTPD's "temporary failure report",
+# Postfix's "Delayed Mail (still being retried)".
+_TEMPORARY_NOTICE = re.compile(
+    r"warning message only|temporary failure|has been delayed|delivery (?:is )?delayed|"
+    r"not yet been delivered|still (?:being )?(?:retried|trying|undelivered)|"
+    r"will (?:be retried|keep trying|retry)|delayed mail|(?:is|are) still in the queue|"
+    r"no need to resend|do not need to re-?send")
+
+
 def _permanent(f: Failure, reason: str) -> bool | None:
+    """Whether the failure is final: the status/reply class when there is one; else the
+    DSN action and the notice's own words. A returned message with neither (an old
+    Sendmail, qmail or Exim notice) is a final failure: the MTA gave up."""
     first = (f.status or f.smtp_code)[:1]
     if first == "5":
         return True
     if first == "4":
         return False
-    if f.action == "delayed" or reason == "expired":
-        return False
     if reason in ("feedback", "vacation", "delivered"):
         return None
-    if f.action == "failed":
-        return True
-    return None
+    if f.action == "delayed":
+        return False
+    text = f"{f.diagnostic} {f.context[:MAX_CONTEXT]}".lower()
+    if _TEMPORARY_NOTICE.search(text):
+        return False
+    return True

@@ -34,6 +34,9 @@ MESSAGES = {
     "forwarded_sendmail_bounce.eml": [("gone@example.org", "hard", "userunknown", True, "5.1.1")],
     "powermta_bad_mailbox.eml": [("reader@example.org", "hard", "userunknown", True, "5.0.0")],
     "not_a_bounce.eml": [],
+    "sendmail_xunix_mailer.eml": [("reader@example.net", "soft", "mailererror", False, "5.0.0")],
+    "sendmail_warning_delayed.eml": [("reader@example.org", "soft", "expired", False, "")],
+    "qmail_no_code_final.eml": [("reader@example.org", "hard", "userunknown", True, "")],
 }
 
 KEYS = {"recipient", "kind", "reason", "status", "smtp_code", "hard", "diagnostic", "remote_mta",
@@ -143,3 +146,66 @@ def test_ehlo_keyword_starttls_is_not_a_tls_failure():
 ])
 def test_published_reply_texts(text, reason):
     assert classify_reply("554", text)["reason"] == reason
+
+
+# Without a status or reply code, permanence comes from the notice: a delay warning is
+# temporary, a returned message is final (the MTA gave up).
+@pytest.mark.parametrize(("name", "permanent"), [
+    ("sendmail_warning_delayed.eml", False),
+    ("qmail_no_code_final.eml", True),
+    ("rfc3464_two_recipients.eml", True),  # first group: Status 5.2.2
+])
+def test_permanent_without_codes(name, permanent):
+    r = classify_message((FIXTURES / name).read_bytes())[0]
+    assert r["permanent"] is permanent
+
+
+# Provider and MTA texts (source in the comment of each row): (code, text, command,
+# provider, kind, reason).
+VENDOR_REPLIES = [
+    # Cox postmaster "Email error codes": AUP#CDRBL = IP temporarily blocked for spam-like
+    # behaviour; wrapped in Cox's generic "sender rejected" wording, at MAIL FROM.
+    (550, "5.1.0 <news@example.com> sender rejected. Refer to Error Codes section at "
+          "https://www.cox.com/residential/support/email-error-codes.html for more "
+          "information. AUP#CDRBL", "MAIL", None, "block", "blocked"),
+    (554, "AUP#CXDNS rejected - no rDNS", "CONN", None, "block", "requireptr"),
+    (550, "AUP#CXSNDR sender domain failed SPF/DKIM", "MAIL", None, "block", "authfailure"),
+    # Spectrum "Understanding email error codes": 1300-1340 connection limits, 1350-1490
+    # volume limits, 1000 IP blocked.
+    (550, "5.1.0 <news@example.com> sender rejected. Please see https://www.spectrum.net/"
+          "support/internet/understanding-email-error-codes for more information. "
+          "AUP#In-1310", "MAIL", None, "block", "toomanyconn"),
+    (554, "AUP#I-1000 Your IP address has been blocked", "CONN", None, "block", "blocked"),
+    (452, "AUP#I-1450 too many messages", "RCPT", None, "block", "speeding"),
+    # Mimecast SMTP error codes: 554 "Email rejected due to security policies" is the
+    # anti-virus / signature rejection (MCSpamSignature, ...).
+    (554, "email rejected due to security policies - MCSpamSignature.sa.2.2", "DATA",
+     "mimecast", "block", "virusdetected"),
+    (550, "Rejected by header-based Anti-Spoofing policy: news@example.com", "DATA",
+     "mimecast", "block", "policyviolation"),
+    (550, "envelope blocked - User Entry - https://community.mimecast.com", "RCPT",
+     "mimecast", "block", "rejected"),
+    # NTT docomo: "550 Unknown user" after DATA is the recipient's reception filter.
+    (550, "Unknown user reader@docomo.ne.jp", "DATA", "nttdocomo", "block", "rejected"),
+    (550, "Unknown user reader@docomo.ne.jp", "RCPT", "nttdocomo", "hard", "userunknown"),
+    # cPanel Exim, dnslookup router cannot_route_message (domain does not resolve).
+    (None, "The mail server could not deliver mail to reader@example.org. The account or "
+           "domain may not exist, they may be blacklisted, or missing the proper dns entries.",
+     "", None, "hard", "hostunknown"),
+    # cPanel Exim ACL on a blacklisted envelope address: about the sender, not our IP.
+    (550, '"Sorry, you are sending to/from an address that has been blacklisted"', "",
+     None, "block", "rejected"),
+    # RFC 5321 4.2.3 default text of 554, answering MAIL FROM: nothing about the sender.
+    (554, "Transaction failed", "MAIL", None, "soft", "systemerror"),
+    # sisimai PolicyViolation phrases: a "header error" is the site's policy, not media.
+    (554, "5.7.9 Header error", "DATA", None, "block", "policyviolation"),
+]
+
+
+@pytest.mark.parametrize(("code", "text", "command", "provider", "kind", "reason"),
+                         VENDOR_REPLIES)
+def test_vendor_reply(code, text, command, provider, kind, reason):
+    r = classify_reply(code, text, command=command, provider=provider)
+    assert (r["kind"], r["reason"]) == (kind, reason)
+    if kind == "block":
+        assert r["hard"] is False

@@ -70,9 +70,9 @@ def scores():
 def test_corpus_floor(scores):
     """Regression floor at the level reached (see the report of the classification work)."""
     m = scores
-    # measured kind 97.2 %, reason 93.1 %: floors a little below the level reached
-    assert m["kind"] / m["rows"] >= 0.965
-    assert m["reason"] / m["rows"] >= 0.925
+    # measured kind 97.7 %, reason 95.7 %: floors a little below the level reached
+    assert m["kind"] / m["rows"] >= 0.975
+    assert m["reason"] / m["rows"] >= 0.955
     assert m["tp"] / (m["tp"] + m["fn"]) >= RECALL_TARGET
     assert m["tp"] / (m["tp"] + m["fp"]) >= PRECISION_TARGET
     assert m["neg_ok"] == m["neg"]
