@@ -126,14 +126,16 @@ def decide(rs: RuleSet, f: Failure, report: Report | None, provider: str) -> tup
     if f.action in ("delivered", "relayed", "expanded") or f.status.startswith("2."):
         return "delivered", "status"
     diag = f.diagnostic
-    found = rs.gate.present(diag.lower())
-    rule = rs.match(diag, f.status, f.smtp_code, f.command, provider, found=found)
+    low = diag.lower()
+    found = rs.gate.present(low)
+    rule = rs.match(diag, f.status, f.smtp_code, f.command, provider, found=found, lowered=low)
     if rule is not None:
         return rule.reason, rule.id
     by_status = rs.status_reason(f.status)
     if by_status and by_status not in VAGUE_STATUS_REASONS:
         return by_status, "status"
-    rule = rs.match(diag, f.status, f.smtp_code, f.command, provider, weak=True, found=found)
+    rule = rs.match(diag, f.status, f.smtp_code, f.command, provider, weak=True, found=found,
+                    lowered=low)
     if rule is not None:
         return rule.reason, rule.id
     if by_status:
@@ -143,10 +145,11 @@ def decide(rs: RuleSet, f: Failure, report: Report | None, provider: str) -> tup
         return "mailererror", "diag-type"
     if report is not None:
         context = textscan.squash(f"{report.subject}\n{f.context or report.notice}"[:MAX_CONTEXT])
-        found = rs.gate.present(context.lower())
+        low = context.lower()
+        found = rs.gate.present(low)
         for weak in (False, True):
             rule = rs.match(context, f.status, f.smtp_code, f.command, provider,
-                            context=True, weak=weak, found=found)
+                            context=True, weak=weak, found=found, lowered=low)
             if rule is not None:
                 return rule.reason, rule.id + "/context"
     if f.command == "MAIL":

@@ -14,6 +14,7 @@ import quopri
 import re
 from dataclasses import dataclass, field
 from email.header import decode_header
+from functools import lru_cache
 
 MAX_DEPTH = 6  # nested multiparts deeper than this are treated as text
 MAX_PARTS = 64
@@ -70,13 +71,24 @@ def parse_headers(head: str) -> dict[str, str]:
 
 
 def content_type(value: str | None) -> tuple[str, dict[str, str]]:
-    """``text/plain; charset=x`` -> ("text/plain", {"charset": "x"})."""
+    """``text/plain; charset=x`` -> ("text/plain", {"charset": "x"}).
+
+    Cached (the same few values recur in every report): treat the dict as read-only."""
     if not value:
         return "text/plain", {}
+    if len(value) > 300:
+        return _content_type(value)
+    return _content_type_cached(value)
+
+
+def _content_type(value: str) -> tuple[str, dict[str, str]]:
     main = value.split(";", 1)[0].strip().lower() or "text/plain"
     params = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
               for m in _PARAM.finditer(value)}
     return main, params
+
+
+_content_type_cached = lru_cache(maxsize=2048)(_content_type)
 
 
 def decode_words(value: str) -> str:

@@ -7,8 +7,10 @@ are tried before generic ones, so a provider's own wording beats a generic phras
 from __future__ import annotations
 
 import re
+import re._constants as sre_c
+import re._parser as sre_parse
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -90,6 +92,11 @@ class RuleSet:
     providers: tuple[tuple[str, re.Pattern, tuple[str, ...]], ...]
     gate: Gate
     provider_gate: re.Pattern | None
+    # per group (False: strong, True: weak): indices of rules tried whatever the text,
+    # and trigger word -> indices of the rules it admits
+    untriggered: dict[bool, tuple[int, ...]] = field(default_factory=dict)
+    triggered: dict[bool, dict[str, tuple[int, ...]]] = field(default_factory=dict)
+    always: dict[tuple, tuple[int, ...]] = field(default_factory=dict)  # cache
 
     def provider_of(self, *hints: str) -> str:
         """First provider whose hint pattern matches any of the hints (MTA names,
@@ -103,14 +110,30 @@ class RuleSet:
         return ""
 
     def match(self, diagnostic: str, status: str, code: str, command: str, provider: str,
-              context: bool = False, weak: bool = False, found: frozenset[str] | None = None
-              ) -> Rule | None:
-        """First rule whose conditions hold. ``found`` is ``self.present(text)`` when the
-        caller already has it (the same text is often tried against both rule groups)."""
-        text = diagnostic.lower()
+              context: bool = False, weak: bool = False, found: frozenset[str] | None = None,
+              lowered: str | None = None) -> Rule | None:
+        """First rule whose conditions hold. ``found`` is ``self.gate.present(lowered)``
+        when the caller already has it (the same text is often tried against both rule
+        groups), ``lowered`` the lower-cased diagnostic.
+
+        Only candidates are tried: rules without a trigger word, and the rules whose
+        trigger words occur in the text (in file order, so the first match still wins)."""
+        text = diagnostic.lower() if lowered is None else lowered
         if found is None:
             found = self.gate.present(text)
-        for rule in self.weak if weak else self.rules:
+        group = self.weak if weak else self.rules
+        key = (weak, provider, context)
+        always = self.always.get(key)
+        if always is None:
+            always = self.always[key] = tuple(
+                i for i in self.untriggered[weak]
+                if not (group[i].providers and provider not in group[i].providers)
+                and not (context and not (group[i].context and group[i].pattern)))
+        by_word = self.triggered[weak]
+        hit = [i for w in found for i in by_word.get(w, ())]
+        order = sorted(set(hit).union(always)) if hit else always
+        for i in order:
+            rule = group[i]
             if rule.providers and provider not in rule.providers:
                 continue
             if context and not (rule.context and rule.pattern):
@@ -121,11 +144,8 @@ class RuleSet:
                 continue
             if rule.commands and command not in rule.commands:
                 continue
-            if rule.pattern is not None:
-                if rule.triggers is not None and found.isdisjoint(rule.triggers):
-                    continue
-                if not rule.pattern.search(text):
-                    continue
+            if rule.pattern is not None and not rule.pattern.search(text):
+                continue
             return rule
         return None
 
@@ -148,99 +168,94 @@ def _compile(value: str | None, where: str, flags: int = 0) -> re.Pattern | None
         raise ValueError(f"{where}: bad pattern {value!r}: {e}") from e
 
 
-_META = set(".^$*+?{}[]|()")
-_QUANT = set("?*{")
+MIN_TRIGGER = 3  # shorter words occur everywhere and filter nothing
+_REPEATS = (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT,
+            getattr(sre_c, "POSSESSIVE_REPEAT", sre_c.MAX_REPEAT))
 
 
-def literal_prefix(pattern: str) -> str:
-    """The literal text every match of ``pattern`` starts with ("" if none is certain)."""
-    out: list[str] = []
-    i = 0
-    if pattern.startswith("\\b"):
-        i = 2
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\":
-            nxt = pattern[i + 1 : i + 2]
-            if nxt == "u" and len(pattern) >= i + 6:
-                ch, step = chr(int(pattern[i + 2 : i + 6], 16)), 6
-            elif nxt and not nxt.isalnum():
-                ch, step = nxt, 2
-            else:
-                break
-        elif c in _META:
-            break
+def required_words(pattern: str) -> frozenset[str] | None:
+    """Literal words of which every match of ``pattern`` contains at least one, or None.
+
+    Read from the parsed pattern: in a sequence, the best of its literal runs and of its
+    mandatory groups; in an alternation, the union of what each branch requires (None
+    if any branch requires nothing). Optional parts, classes and lookarounds require
+    nothing. ``"(?:mail ?box|account) (?:is )?full"`` -> {"full"}."""
+    try:
+        tree = sre_parse.parse(pattern)
+    except re.error:
+        return None
+    return _required(tree)
+
+
+def _class_chars(av) -> list[str] | None:
+    """The characters of a small positive class (``[rd]``, ``[1-4]``), else None."""
+    chars: list[str] = []
+    for op, v in av:
+        if op is sre_c.LITERAL:
+            chars.append(chr(v))
+        elif op is sre_c.RANGE and v[1] - v[0] < 10:
+            chars.extend(chr(c) for c in range(v[0], v[1] + 1))
         else:
-            ch, step = c, 1
-        if pattern[i + step : i + step + 1] in _QUANT:
-            break  # this char is optional or repeated
-        out.append(ch)
-        i += step
-    return "".join(out)
+            return None
+    return chars if len(chars) <= 10 else None
+
+
+def _required(items) -> frozenset[str] | None:
+    cands: list[frozenset[str]] = []
+    run: list[str] = [""]  # the literal text read so far, spelled every possible way
+
+    def flush() -> None:
+        if _weight(run[0]) >= MIN_TRIGGER:
+            cands.append(frozenset(run))
+        run[:] = [""]
+
+    for op, av in items:
+        if op is sre_c.LITERAL:
+            run[:] = [w + chr(av) for w in run]
+            continue
+        if op is sre_c.IN:
+            chars = _class_chars(av)
+            if chars and len(run) * len(chars) <= 16:
+                run[:] = [w + c for w in run for c in chars]
+                continue
+        flush()
+        req = None
+        if op is sre_c.SUBPATTERN:
+            req = _required(av[-1])
+        elif op is sre_c.BRANCH:
+            branches = [_required(b) for b in av[1]]
+            if all(branches):
+                req = frozenset().union(*branches)
+        elif op in _REPEATS and av[0] >= 1:
+            req = _required(av[2])
+        if req:
+            cands.append(req)
+    flush()
+    if not cands:
+        return None
+    # the most selective: longest shortest word, then fewest words; on a tie the later
+    # one (the end of a phrase, "mailbox is full", is more telling than its start)
+    best = max(range(len(cands)), key=lambda i: (min(_weight(w) for w in cands[i]),
+                                                 -len(cands[i]), i))
+    return cands[best]
+
+
+def _weight(word: str) -> int:
+    """How telling a word is: its characters other than spaces (" - " tells little)."""
+    return len(word) - word.count(" ")
 
 
 def _triggers(patterns: list[str] | None) -> tuple[str, ...] | None:
-    """Prefilter words for a rule: only when every alternative has a literal start."""
+    """Prefilter words for a rule (any match of any pattern contains one of them)."""
     if not patterns:
         return None
-    words: list[str] = []
+    words: set[str] = set()
     for p in patterns:
-        alts = _leading_group(p)
-        if alts is None:
-            if _top_level_alternation(p):
-                return None
-            alts = [p]
-        for a in alts:
-            w = literal_prefix(a)
-            if len(w) < 3:
-                return None
-            words.append(w)
-    return tuple(dict.fromkeys(words))
-
-
-def _split_top(text: str) -> list[str] | None:
-    parts, depth, start, i = [], 0, 0, 0
-    while i < len(text):
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c in "([":
-            depth += 1
-        elif c in ")]":
-            depth -= 1
-        elif c == "|" and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-        i += 1
-    parts.append(text[start:])
-    return parts
-
-
-def _top_level_alternation(p: str) -> bool:
-    return len(_split_top(p) or []) > 1
-
-
-def _leading_group(p: str) -> list[str] | None:
-    """``(?:a|b)rest`` -> ["a", "b"] (each alternative's start), when the group is not optional."""
-    if not p.startswith("(?:"):
-        return None
-    depth, i = 0, 0
-    while i < len(p):
-        c = p[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0:
-                break
-        i += 1
-    if depth != 0 or p[i + 1 : i + 2] in _QUANT or _top_level_alternation(p):
-        return None
-    return _split_top(p[3:i])
+        req = required_words(p)
+        if not req:
+            return None
+        words |= req
+    return tuple(sorted(words))
 
 
 def _frozen(words: tuple[str, ...] | None) -> frozenset[str] | None:
@@ -281,10 +296,22 @@ def build(data: dict) -> RuleSet:
     hints = [t for _, _, ts in providers for t in ts]
     provider_gate = None if "" in hints or not hints else re.compile(
         "|".join(re.escape(h) for h in sorted(set(hints), key=len, reverse=True)))
+    untriggered: dict[bool, tuple[int, ...]] = {}
+    triggered: dict[bool, dict[str, tuple[int, ...]]] = {}
+    for is_weak, group in ((False, strong), (True, weak)):
+        untriggered[is_weak] = tuple(i for i, r in enumerate(group)
+                                     if r.pattern is None or r.triggers is None)
+        by_word: dict[str, list[int]] = {}
+        for i, r in enumerate(group):
+            if r.pattern is not None and r.triggers is not None:
+                for w in r.triggers:
+                    by_word.setdefault(w, []).append(i)
+        triggered[is_weak] = {w: tuple(v) for w, v in by_word.items()}
     return RuleSet(version=str(data["version"]), kinds=kinds,
                    hard_reasons=frozenset(data.get("hard_reasons", [])),
                    rules=strong, weak=weak, status_map=dict(data.get("status", {})),
-                   providers=providers, gate=Gate(words), provider_gate=provider_gate)
+                   providers=providers, gate=Gate(words), provider_gate=provider_gate,
+                   untriggered=untriggered, triggered=triggered)
 
 
 def load_data(path: Path = RULES_PATH) -> dict:

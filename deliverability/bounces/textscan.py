@@ -72,13 +72,14 @@ def command(text: str) -> str:
         if word in ("helo", "ehlo"):
             return "HELO"
         return "CONN"
-    if _RCPT_HINT.search(text):
+    # literal prefilters: each regex below needs its word, and most texts have none
+    if ("recipient" in text or "rcpt_to" in text) and _RCPT_HINT.search(text):
         return "RCPT"
-    if _QMAIL_MAIL.search(text):
+    if "sender" in text and _QMAIL_MAIL.search(text):
         return "MAIL"
-    if _QMAIL_CONN.search(text):
+    if "greeting" in text and _QMAIL_CONN.search(text):
         return "CONN"
-    if _QMAIL_HELO.search(text):
+    if "my name" in text and _QMAIL_HELO.search(text):
         return "HELO"
     return ""
 

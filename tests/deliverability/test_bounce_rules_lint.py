@@ -89,3 +89,27 @@ def test_providers_have_hints():
 
 def test_rules_file_is_the_one_loaded():
     assert RULES_PATH.name == "bounce_rules.toml" and RULES_PATH.is_file()
+
+
+@pytest.mark.parametrize(("pattern", "words"), [
+    ("(?:mail ?box|account) (?:is )?full", {"full"}),
+    (r"\b[rd]bl\b", {"rbl", "dbl"}),
+    ("user (?:is )?unknown", {"unknown"}),
+    ("(?:a|b)?c", None),  # nothing is required: no prefilter
+])
+def test_required_words(pattern, words):
+    from deliverability.bounces.rules import required_words
+    got = required_words(pattern)
+    assert (set(got) if got else None) == words
+
+
+def test_trigger_words_are_sound():
+    """Trigger words are looked up in lower-cased text: they must be lower case and not
+    blank, or the rule they admit could never run."""
+    from deliverability.bounces.rules import ruleset
+    rs = ruleset()
+    for rule in rs.rules + rs.weak:
+        if rule.triggers is None:
+            continue
+        for w in rule.triggers:
+            assert w == w.lower() and w.strip(), (rule.id, w)
