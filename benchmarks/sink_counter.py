@@ -2,8 +2,12 @@
 
     python -m benchmarks.sink_counter --port P --redis URL [--key sink]
 
-Per message: INCR <key>:count, and HINCRBY <key>:ids <Message-ID> 1, so a
+Counts are kept in memory and flushed to Redis every few milliseconds as
+deltas: INCRBY <key>:count n, and HINCRBY <key>:ids <Message-ID> k, so a
 benchmark can tell duplicates (a Message-ID seen twice) and missing messages.
+A Redis round trip per message would make the sink, not the sender, the thing
+measured (≈ 530 msgs/s against ≈ 2,000 this way on the same machine); deleting
+the keys resets the counts.
 """
 
 from __future__ import annotations
@@ -14,27 +18,42 @@ import re
 import signal
 import subprocess
 import sys
+from collections import Counter
 
 import redis
 from aiosmtpd.smtp import SMTP
 
+from sending.sink import PipeliningHandler
+
 MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
+FLUSH_EVERY_S = 0.01
 
 
-class CountingHandler:
+class CountingHandler(PipeliningHandler):
     def __init__(self, client: redis.Redis, key: str):
         self.client = client
         self.key = key
+        self.count = 0
+        self.ids: Counter[bytes] = Counter()
 
     async def handle_DATA(self, server, session, envelope):
         head = envelope.content[: envelope.content.find(b"\r\n\r\n")]
         match = MESSAGE_ID.search(head)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.incr(f"{self.key}:count")
+        self.count += 1
         if match:
-            pipe.hincrby(f"{self.key}:ids", match.group(1), 1)
-        pipe.execute()
+            self.ids[match.group(1)] += 1
         return "250 2.0.0 OK"
+
+    def flush(self) -> None:
+        if not self.count:
+            return
+        count, ids = self.count, self.ids
+        self.count, self.ids = 0, Counter()
+        pipe = self.client.pipeline(transaction=False)
+        for message_id, seen in ids.items():
+            pipe.hincrby(f"{self.key}:ids", message_id, seen)
+        pipe.incrby(f"{self.key}:count", count)  # last: ids are there once the count is
+        pipe.execute()
 
 
 def serve(handler, port: int) -> None:
@@ -51,6 +70,13 @@ def serve(handler, port: int) -> None:
         lambda: SMTP(handler, decode_data=False, data_size_limit=None), "127.0.0.1", port))
     loop.add_signal_handler(signal.SIGTERM, loop.stop)
     loop.add_signal_handler(signal.SIGINT, loop.stop)
+    flush = getattr(handler, "flush", None)
+    if flush is not None:
+        def tick():
+            flush()
+            loop.call_later(FLUSH_EVERY_S, tick)
+
+        loop.call_soon(tick)
     print("ready", flush=True)
     loop.run_forever()
     server.close()
