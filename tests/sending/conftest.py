@@ -18,11 +18,30 @@ RULES = {
 
 
 class ScriptedHandler:
-    def __init__(self):
+    def __init__(self, pipelining: bool = True):
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.lock = threading.Lock()
+        self.pipelining = pipelining
+        self.commands: list[str] = []  # the command lines seen, in order
+        self.refuse_mail: list[str] = []  # answers for the next MAIL commands
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses = [*responses[:-1], "250-PIPELINING", responses[-1]]
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        self.commands.append(f"MAIL {address}")
+        # What the client sent past MAIL before hearing its answer: the pipelined rest.
+        self.commands.append(f"... {bytes(server._reader._buffer).decode(errors='replace')}")
+        if self.refuse_mail:
+            return self.refuse_mail.pop(0)
+        envelope.mail_from = address
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.commands.append(f"RCPT {address}")
         local = address.partition("@")[0]
         for prefix, reply in RULES.items():
             if local.startswith(prefix):
@@ -41,9 +60,9 @@ class ScriptedHandler:
 class Relay:
     """A real aiosmtpd server on a free port that can be stopped and started again."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, pipelining: bool = True):
         self.port = port or free_port()
-        self.handler = ScriptedHandler()
+        self.handler = ScriptedHandler(pipelining)
         self.controller: Controller | None = None
 
     def start(self) -> Relay:
@@ -67,8 +86,8 @@ class Relay:
 def relay_factory():
     relays: list[Relay] = []
 
-    def make(start: bool = True) -> Relay:
-        relay = Relay()
+    def make(start: bool = True, pipelining: bool = True) -> Relay:
+        relay = Relay(pipelining=pipelining)
         if start:
             relay.start()
         relays.append(relay)

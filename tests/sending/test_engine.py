@@ -71,8 +71,9 @@ def test_ledger_skips_duplicates_and_suppressed_and_restart_adds_nothing(
     assert mailing.deliveries.count() == 2
 
 
-def test_answers_bounce_suppress_defer_block(sending_env, relay_factory, bulk_pool):
-    relay = relay_factory()
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_answers_bounce_suppress_defer_block(sending_env, relay_factory, bulk_pool, pipelining):
+    relay = relay_factory(pipelining=pipelining)
     add_relay(bulk_pool, relay, name="a")
     mailing = make_mailing(bulk_pool, ["unknown1@example.net", "blocked1@example.net",
                                        "later1@example.net", "fine@example.net"])
@@ -92,6 +93,25 @@ def test_answers_bounce_suppress_defer_block(sending_env, relay_factory, bulk_po
                  .values_list("delivery__address", "kind"))
     assert kinds["blocked1@example.net"] == "block"
     assert kinds["unknown1@example.net"] == "hard"
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_refused_sender_defers_and_the_session_goes_on(sending_env, relay_factory, bulk_pool,
+                                                         pipelining):
+    relay = relay_factory(pipelining=pipelining)
+    add_relay(bulk_pool, relay, name="a")
+    relay.handler.refuse_mail.append("451 4.3.0 Sender check failed, try later")
+    mailing = make_mailing(bulk_pool, ["first@example.net", "second@example.net"])
+    deliveries_send(delivery_ids(mailing))
+    state = {d.address: d for d in mailing.deliveries.all()}
+    assert state["first@example.net"].state == S.DEFERRED
+    assert state["first@example.net"].last_code == 451
+    assert state["second@example.net"].state == S.SENT  # same session, reset cleanly
+    assert [rcpts for _, rcpts, _ in relay.messages] == [["second@example.net"]]
+    # Pipelined, RCPT and DATA went out with MAIL, before its answer.
+    ahead = relay.handler.commands[1]
+    assert ahead.startswith("... ")
+    assert ("RCPT TO:<first@example.net>\r\nDATA\r\n" in ahead) is pipelining
 
 
 def test_deferred_past_max_age_expires_not_bounces(sending_env, relay_factory, bulk_pool):
