@@ -21,8 +21,10 @@ _TOKEN = re.compile(r"^([a-z0-9_.-]+)\+([0-9a-z]{1,13})-([a-z2-7]{10})$")
 
 
 @lru_cache(maxsize=8)
-def _key(secret: str) -> bytes:
-    return hashlib.sha256(b"postwarden-verp:" + secret.encode()).digest()
+def _keyed(secret: str) -> hmac.HMAC:
+    """An HMAC keyed once per secret; each token copies it (one per message sent)."""
+    key = hashlib.sha256(b"postwarden-verp:" + secret.encode()).digest()
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def _secret() -> str:
@@ -30,7 +32,9 @@ def _secret() -> str:
 
 
 def _mac(delivery_id: int, secret: str) -> str:
-    digest = hmac.new(_key(secret), str(delivery_id).encode(), hashlib.sha256).digest()
+    mac = _keyed(secret).copy()
+    mac.update(str(delivery_id).encode())
+    digest = mac.digest()
     return base64.b32encode(digest[:7]).decode().lower()[:10]
 
 

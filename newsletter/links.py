@@ -68,23 +68,27 @@ def recipient_contexts(subscription_ids: list[int]) -> dict[int, dict]:
     unsubscribe_at = _url_with_slot("newsletter:unsubscribe")
     one_click_at = _url_with_slot("newsletter:one-click")
     preferences_at = _url_with_slot("newsletter:preferences")
+    lists: dict[int, tuple[str, str]] = {}  # mailing list id -> (List-Id, name)
     for start in range(0, len(subscription_ids), 1000):
         chunk = subscription_ids[start:start + 1000]
-        rows = (Subscription.objects.filter(id__in=chunk)
-                .select_related("subscriber", "mailing_list"))
-        for sub in rows:
-            subscriber = sub.subscriber
-            unsubscribe = tokens.unsubscribe_token(sub.id)
-            preferences = tokens.preferences_token(subscriber.id)
-            contexts[sub.id] = {
-                "email": subscriber.email,
-                "subscriber": {"email": subscriber.email, "name": subscriber.name,
-                               "attributes": subscriber.attributes},
+        # Plain tuples, not model instances: a third of the cost per row.
+        rows = Subscription.objects.filter(id__in=chunk).values_list(
+            "id", "status", "mailing_list_id", "subscriber_id", "subscriber__email",
+            "subscriber__name", "subscriber__attributes")
+        for sub_id, status, list_pk, subscriber_id, email, name, attributes in rows:
+            if list_pk not in lists:
+                mailing_list = MailingList.objects.get(id=list_pk)
+                lists[list_pk] = (list_id(mailing_list), mailing_list.name)
+            unsubscribe = tokens.unsubscribe_token(sub_id)
+            preferences = tokens.preferences_token(subscriber_id)
+            contexts[sub_id] = {
+                "email": email,
+                "subscriber": {"email": email, "name": name, "attributes": attributes},
                 "unsubscribe_url": unsubscribe_at.replace(_SLOT, unsubscribe),
                 "one_click_url": one_click_at.replace(_SLOT, unsubscribe),
                 "preferences_url": preferences_at.replace(_SLOT, preferences),
-                "list_id": list_id(sub.mailing_list),
-                "list_name": sub.mailing_list.name,
-                "status": sub.status,
+                "list_id": lists[list_pk][0],
+                "list_name": lists[list_pk][1],
+                "status": status,
             }
     return contexts

@@ -178,3 +178,18 @@ def test_batched_contexts_give_the_same_links_as_the_single_helpers(subscription
     assert preferences_token_read(token(context["preferences_url"])) == \
         preferences_token_read(token(preferences_url(subscription.subscriber_id))) == \
         subscription.subscriber_id
+
+
+def test_tokens_are_djangos_signatures_and_follow_the_secret_key(settings, monkeypatch):
+    """The signers keep their derived key for speed; the bytes stay Django's own."""
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.0)
+    assert tokens.unsubscribe_token(42) == signing.Signer(
+        salt="newsletter.unsubscribe").sign("42")
+    assert tokens.preferences_token(7) == signing.TimestampSigner(
+        salt="newsletter.preferences").sign("7")
+    assert tokens.confirm_token(9) == signing.TimestampSigner(
+        salt="newsletter.confirm").sign("9")
+    before = tokens.unsubscribe_token(42)
+    settings.SECRET_KEY = "another-secret-key-for-this-test-only-0123456789"
+    assert tokens.unsubscribe_token(42) != before
+    assert tokens.unsubscribe_token_read(tokens.unsubscribe_token(42)) == 42
