@@ -9,6 +9,7 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -26,3 +27,17 @@ app = Celery("postwarden")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in QUEUES]
 app.autodiscover_tasks()
+
+# Celery's Django fix-up closes every database connection before and after each task
+# unless told to reuse them: a new PostgreSQL connection (and server process) for
+# every batch of deliveries. Keep them, and close what Django itself would close
+# at the end of a web request: broken connections and those past CONN_MAX_AGE.
+app.conf["CELERY_DB_REUSE_MAX"] = 1_000_000
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(**_kwargs) -> None:
+    from django.db import close_old_connections
+
+    close_old_connections()

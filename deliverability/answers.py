@@ -101,8 +101,11 @@ def record_smtp_accepted(counts: dict[tuple[str, str], int]) -> None:
     """Accepted messages per (provider, pool): the breaker counts them for probes."""
     breaker = _breaker()
     if breaker:
+        # One round trip finds the keys that are probing; only those count acceptances.
+        probing = breaker.probing_among(list(counts))
         for (provider, pool), count in counts.items():
-            breaker.record_accepted(provider=provider, pool=pool, count=count)
+            if (provider, pool) in probing:
+                breaker.record_accepted(provider=provider, pool=pool, count=count)
 
 
 def _breaker():

@@ -96,6 +96,8 @@ class Journal:
 
     def take(self, delivery_id: int, previous: dict | None, buckets: list[Bucket]) -> float:
         """0 when the message may go now (and is marked in flight), else seconds to wait."""
+        # Unlimited buckets are left out: nothing to check, fewer bytes each way.
+        buckets = [b for b in buckets if b.rate > 0]
         keys = [self.hash_key, self.list_key, *(b.key for b in buckets)]
         args: list = [delivery_id, json.dumps(previous) if previous else "", JOURNAL_TTL]
         for bucket in buckets:

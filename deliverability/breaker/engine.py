@@ -187,6 +187,15 @@ class Breaker:
             self.redis.delete(hits)
             return self._trip(provider, pool, fields, match, now)
 
+    def probing_among(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The (provider, pool) keys among ``keys`` that are probing, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for provider, pool in keys:
+            pipe.hget(self._key(provider, pool), "state")
+        states = pipe.execute()
+        return {key for key, state in zip(keys, states, strict=True)
+                if state in (PROBING, PROBING.encode())}
+
     def record_accepted(self, *, provider: str, pool: str, count: int = 1) -> str | None:
         """Accepted messages: they only matter to a probing key."""
         fields = self._load(provider, pool)
