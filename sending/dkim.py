@@ -31,8 +31,9 @@ SIGNED_HEADERS = (
     b"list-unsubscribe", b"list-unsubscribe-post", b"feedback-id", b"mime-version",
     b"content-type",
 )
-# relaxed headers (relays refold them), simple body: our bodies are quoted-printable
-# with short lines that nothing rewrites, and simple costs no regex over the body.
+# relaxed headers (relays refold them), simple body: our bodies are 7bit or quoted-printable
+# whose lines nothing rewrites (none over 998 octets, no trailing blanks), and simple
+# costs no regex over the body.
 _CANON = (b"relaxed", b"simple")
 
 

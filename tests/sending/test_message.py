@@ -72,6 +72,28 @@ def test_composed_message_is_crlf_mime_with_rfc8058_headers():
     assert "Hello Ann &lt;&amp;&gt;" in message.get_body(("html",)).get_content()
 
 
+@pytest.mark.parametrize(("body", "cte"), [
+    ("Plain ASCII news.\n.leading dot\n" + "x" * 998 + "\n", "7bit"),
+    ("Grüße aus Bern\n", "quoted-printable"),        # not ASCII
+    ("trailing blank \nnext\n", "quoted-printable"),  # relays may strip it
+    ("x" * 999 + "\n", "quoted-printable"),           # over RFC 5322's 998
+    ("lone\rreturn\n", "quoted-printable"),
+])
+def test_a_body_goes_7bit_only_when_nothing_can_change_it(body, cte, tmp_path):
+    composer = Composer(mailing_id=7, from_email="news@example.org", subject="S", text=body,
+                        html=body)
+    raw = composer.compose({}, to="ann@example.org", message_id="<a@b>")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    plain, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert plain["Content-Transfer-Encoding"] == cte == html["Content-Transfer-Encoding"]
+    assert plain.get_content().replace("\r\n", "\n") == body
+    record = dkim.generate_rsa_key(tmp_path, "example.org", "pw1")
+    signed = dkim.sign(raw, dkim.keys_for("example.org", tmp_path, ("pw1", "")))
+    assert dkimpy.verify(signed, dnsfunc=lambda name, timeout=5: record.encode())
+
+
 def test_no_unsubscribe_url_means_no_list_unsubscribe_headers():
     composer = _composer(html="")
     raw = composer.compose({"email": "x@y.org"}, to="x@y.org", message_id="<a@b>")
