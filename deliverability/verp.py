@@ -27,7 +27,8 @@ def _keyed(secret: str) -> hmac.HMAC:
     return hmac.new(key, digestmod=hashlib.sha256)
 
 
-def _secret() -> str:
+def current_secret() -> str:
+    """The key VERP tokens are made with now (callers that make many may keep it)."""
     return getattr(settings, "VERP_SECRET", "") or settings.SECRET_KEY
 
 
@@ -51,7 +52,7 @@ def _base36(number: int) -> str:
 def token(delivery_id: int, *, secret: str | None = None) -> str:
     if delivery_id < 0:
         raise ValueError("delivery id must be positive")
-    return f"{_base36(delivery_id)}-{_mac(delivery_id, secret or _secret())}"
+    return f"{_base36(delivery_id)}-{_mac(delivery_id, secret or current_secret())}"
 
 
 def encode(delivery_id: int, domain: str, *, prefix: str = "bounces",
@@ -75,6 +76,6 @@ def decode(address: str, *, prefix: str | None = "bounces",
         delivery_id = int(match.group(2), 36)
     except ValueError:
         return None
-    if not hmac.compare_digest(_mac(delivery_id, secret or _secret()), match.group(3)):
+    if not hmac.compare_digest(_mac(delivery_id, secret or current_secret()), match.group(3)):
         return None
     return delivery_id

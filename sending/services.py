@@ -435,6 +435,7 @@ class _Prepared:
     keys: list
     relays: list[RelayConfig]
     expires_at: float
+    verp_secret: str = ""
     made_at: float = field(default_factory=time.monotonic)
 
 
@@ -476,6 +477,7 @@ def _prepare(mailing_id: int) -> _Prepared:
                            (conf.dkim_selector, conf.dkim_ed25519_selector)),
         relays=relays_for_pool(mailing.pool),
         expires_at=(started + timedelta(hours=mailing.max_age_hours)).timestamp(),
+        verp_secret=verp.current_secret(),
     )
     _prepared[mailing_id] = prepared
     return prepared
@@ -687,10 +689,12 @@ class _Run:
                                                    "subscriber": {"email": address}}
         if self.conf.unsubscribe_mailto_domain:
             context = {**context, "unsubscribe_mailto": verp.encode(
-                delivery_id, self.conf.unsubscribe_mailto_domain, prefix="unsubscribe")}
+                delivery_id, self.conf.unsubscribe_mailto_domain, prefix="unsubscribe",
+                secret=prepared.verp_secret)}
         data = dkim.sign(composer.compose(context, to=address, message_id=message_id),
                          prepared.keys)
-        return_path = verp.encode(delivery_id, self.conf.bounce_domain)
+        return_path = verp.encode(delivery_id, self.conf.bounce_domain,
+                                  secret=prepared.verp_secret)
         single = None
         if decision.max_connections == 1:
             # Throttled to one connection (or probing): one message in flight to this
