@@ -53,6 +53,7 @@ def parse_relay_url(url: str, *, name: str = "default") -> RelayConfig:
         password=os.environ.get(password_env, "") if password_env else "",
         helo_name=query.get("helo", [""])[0],
         max_rate_per_s=float(query.get("max_rate", ["50"])[0]),
+        max_connections=int(query.get("max_connections", ["4"])[0]),
     )
 
 

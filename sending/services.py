@@ -51,6 +51,7 @@ from sending.models import Delivery, DeliveryAttempt, Mailing, RelayPool
 from sending.recipients import recipient_contexts
 from sending.relays import RelayConfig, relays_for_pool
 from sending.render import compile_template
+from sending.slots import Slot, Slots
 from sending.smtp import RelayUnavailable, close_quietly, open_session
 from sending.throttle import Bucket, Journal, journal_keys, read_journal
 
@@ -64,6 +65,7 @@ DISPATCH_PAGE = 10_000
 REQUEUE_SOON_S = 30.0
 PREPARED_TTL_S = 60.0
 LEASE_ENDING = "claim lease ending"
+ALL_BUSY = "every relay of the pool at its connection limit"
 
 
 # --------------------------------------------------------------------------- mailings
@@ -423,6 +425,10 @@ class _AllRelaysDown(Exception):
     pass
 
 
+class _AllRelaysBusy(Exception):
+    """Every relay that is up has all its connections (max_connections) in use."""
+
+
 class _StopBatch(Exception):
     pass
 
@@ -455,6 +461,36 @@ _relay_down: dict[str, float] = {}  # relay key -> unix time it may be tried aga
 
 def _session_map() -> dict[str, smtplib.SMTP]:
     return _local_sessions.by_relay
+
+
+_slots: Slots | None = None
+
+
+def _relay_slots() -> Slots:
+    global _slots
+    redis = get_redis()
+    if _slots is None or _slots.redis is not redis:
+        _slots = Slots(redis)
+    return _slots
+
+
+def _give_back(session: smtplib.SMTP | None) -> None:
+    _give_back_slot(getattr(session, "pw_slot", None))
+
+
+def _give_back_slot(slot: Slot | None) -> None:
+    if slot is not None:
+        try:
+            _relay_slots().give_back(slot)
+        except RedisError:
+            pass  # its lease runs out by itself
+
+
+def _drop_session(key: str) -> None:
+    """Close this thread's session to a relay and give its connection slot back."""
+    session = _session_map().pop(key, None)
+    close_quietly(session)
+    _give_back(session)
 
 
 def _prepare(mailing_id: int) -> _Prepared:
@@ -570,6 +606,7 @@ class _Run:
         self.requeue: list[tuple[int, float]] = []
         self.stats: dict[str, int] = defaultdict(int)
         self.accepted: dict[tuple[str, str], int] = defaultdict(int)
+        self.busy_until = 0.0
 
     # -- records
     def outcome(self, delivery_id: int, state: str, *, code: int | None = None, text: str = "",
@@ -651,6 +688,9 @@ class _Run:
             return
         if time.monotonic() > self.deadline:
             raise _StopBatch(LEASE_ENDING)
+        if self.busy_until > now:
+            self.release(delivery_id, S.QUEUED, self.busy_until, ALL_BUSY)
+            return
         relay = self.pick_relay(prepared)
         if relay is None:
             self.release(delivery_id, S.DEFERRED, now + self.conf.relay_down_s,
@@ -710,6 +750,13 @@ class _Run:
             self.outcome(delivery_id, S.DEFERRED, text="all relays of the pool are down",
                          next_at=now + self.conf.relay_down_s, counted=False)
             return
+        except _AllRelaysBusy:
+            # Other sessions hold every connection the relays allow: back in a second,
+            # not counted as an attempt; the rest of this batch follows it.
+            self.busy_until = now + 1
+            self.outcome(delivery_id, S.QUEUED, text=ALL_BUSY, next_at=self.busy_until,
+                         counted=False, requeue=True)
+            return
         except _MaybeSent as error:
             self.outcome(delivery_id, S.REVIEW, relay=error.args[1], message_id=message_id,
                          text=f"possibly sent: connection lost after DATA ({error.args[0]})")
@@ -761,7 +808,7 @@ class _Run:
     def mark_down(self, prepared: _Prepared, relay: RelayConfig, reason: str) -> None:
         key = _relay_key(prepared.pool, relay)
         _relay_down[key] = time.time() + self.conf.relay_down_s
-        close_quietly(_session_map().pop(key, None))
+        _drop_session(key)
         logger.warning("relay.down", extra={"relay": relay.label, "reason": reason})
         try:
             get_redis().set(f"sending:relay-down:{key}", reason[:500], ex=self.conf.relay_down_s)
@@ -771,35 +818,63 @@ class _Run:
     def transmit(self, prepared: _Prepared, first: RelayConfig, mail_from: str, rcpt: str,
                  data: bytes) -> tuple[int, str, str]:
         relays = [first] + [r for r in prepared.relays if r is not first]
+        busy = False
         for relay in relays:
             key = _relay_key(prepared.pool, relay)
             if relay is not first and _relay_down.get(key, 0) > time.time():
                 continue
             for fresh in (False, True):
-                session = _session_map().get(key)
+                session = self.session_for(key, relay)
                 reused = session is not None
                 if session is None:
+                    slot = self.take_slot(key, relay)
+                    if slot is None:
+                        busy = True
+                        break  # at its connection limit: the next relay
                     try:
                         session = open_session(relay, timeout=self.conf.smtp_timeout_s)
                     except RelayUnavailable as error:
+                        _give_back_slot(slot)
                         self.mark_down(prepared, relay, str(error))
                         break
+                    session.pw_slot = slot
                     _session_map()[key] = session
                 try:
                     code, text = _transaction(session, mail_from, rcpt, data)
                 except _NotSent as error:
-                    close_quietly(_session_map().pop(key, None))
+                    _drop_session(key)
                     if reused and not fresh:
                         continue  # a stale kept-alive session: retry on a new one
                     self.mark_down(prepared, relay, str(error))
                     break
                 except _MaybeSent as error:
-                    close_quietly(_session_map().pop(key, None))
+                    _drop_session(key)
                     raise _MaybeSent(str(error), relay.label) from error
                 if code == 421:
-                    close_quietly(_session_map().pop(key, None))
+                    _drop_session(key)
                 return code, text, relay.label
-        raise _AllRelaysDown()
+        raise _AllRelaysBusy() if busy else _AllRelaysDown()
+
+    def session_for(self, key: str, relay: RelayConfig) -> smtplib.SMTP | None:
+        """This thread's open session to the relay, its slot renewed when due."""
+        session = _session_map().get(key)
+        if session is None:
+            return None
+        slot = getattr(session, "pw_slot", None)
+        try:
+            kept = slot is None or _relay_slots().keep(slot, relay.max_connections)
+        except RedisError as error:
+            raise _StopBatch(f"redis unavailable: {error}") from error
+        if kept:
+            return session
+        _drop_session(key)  # its lease ran out and the slot went to another session
+        return None
+
+    def take_slot(self, key: str, relay: RelayConfig) -> Slot | None:
+        try:
+            return _relay_slots().take(key, relay.max_connections)
+        except RedisError as error:
+            raise _StopBatch(f"redis unavailable: {error}") from error
 
 
 def _refresh_relay_health(relays: Iterable[tuple[str, RelayConfig]]) -> None:
@@ -869,6 +944,7 @@ def reset_process_state() -> None:
     for by_relay in _all_sessions:
         for session in by_relay.values():
             close_quietly(session)
+            _give_back(session)
         by_relay.clear()
     _prepared.clear()
     _relay_down.clear()

@@ -1,6 +1,7 @@
 """Celery tasks of the sending app: thin wrappers around services (ids in, nothing out)."""
 
 from celery import shared_task
+from celery.signals import worker_process_shutdown, worker_shutdown
 
 
 @shared_task(queue="transactional", ignore_result=True, acks_late=True)
@@ -56,3 +57,13 @@ def log_prune() -> int:
     from sending.retention import prune_attempts
 
     return prune_attempts()
+
+
+@worker_shutdown.connect
+@worker_process_shutdown.connect
+def _close_sessions(**_kwargs) -> None:
+    """A worker that stops closes its SMTP sessions and gives their relay slots back
+    at once (a killed one's come back when their leases run out)."""
+    from sending.services import reset_process_state
+
+    reset_process_state()
