@@ -172,3 +172,38 @@ def test_a_pause_reaches_a_cached_gate_at_once(redis_client, db):
     while gate.may_send("swisscom", "bulk").allowed:
         assert time.monotonic() - started < gate.CACHE_SECONDS / 2, "pause not seen in time"
         time.sleep(0.005)
+
+
+def test_a_second_ed25519_signature_verifies_beside_the_rsa_one(tmp_path):
+    """RFC 8463: an Ed25519 signature next to the RSA one, each checked by dkimpy."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    records = {b"pw1._domainkey.example.org.": dkim.generate_rsa_key(tmp_path, "example.org",
+                                                                     "pw1").encode()}
+    key = ed25519.Ed25519PrivateKey.generate()
+    (tmp_path / "example.org" / "pw2.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    records[b"pw2._domainkey.example.org."] = dkim.dns_record(key).encode()
+    keys = dkim.keys_for("example.org", tmp_path, ("pw1", "pw2"))
+    assert [k.algorithm for k in keys] == [b"rsa-sha256", b"ed25519-sha256"]
+    composer = _composer()
+    raw = dkim.sign(composer.compose(CONTEXT, to="ann@example.org",
+                                     message_id=composer.message_id(3)), keys)
+
+    def dns(name, timeout=5):
+        return records[name]
+
+    def verifies(message: bytes, index: int) -> bool:
+        try:
+            return dkimpy.DKIM(message).verify(idx=index, dnsfunc=dns)
+        except dkimpy.DKIMException:
+            return False
+
+    signatures = email.message_from_bytes(raw).get_all("DKIM-Signature")
+    assert len(signatures) == 2
+    assert {"a=ed25519-sha256" in s.replace(" ", "") for s in signatures} == {True, False}
+    assert verifies(raw, 0) and verifies(raw, 1)
+    tampered = raw.replace(b"Hello Ann", b"Hello Bob")
+    assert not verifies(tampered, 0) and not verifies(tampered, 1)
