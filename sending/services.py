@@ -486,10 +486,14 @@ def _give_back_slot(slot: Slot | None) -> None:
             pass  # its lease runs out by itself
 
 
-def _drop_session(key: str) -> None:
-    """Close this thread's session to a relay and give its connection slot back."""
+def _drop_session(key: str, *, broken: bool = False) -> None:
+    """Close this thread's session to a relay and give its connection slot back.
+    A broken session is not asked to QUIT: it may be mid-DATA, or gone."""
     session = _session_map().pop(key, None)
-    close_quietly(session)
+    if broken and session is not None:
+        session.close()
+    else:
+        close_quietly(session)
     _give_back(session)
 
 
@@ -535,34 +539,43 @@ def _quote_periods(data: bytes) -> bytes:
 
 
 def _envelope(session: smtplib.SMTP, mail_from: str, rcpt: str) -> tuple[int, str] | None:
-    """MAIL, RCPT and DATA; None once the server waits for the data, else the refusal.
+    """[RSET,] MAIL, RCPT and DATA; None once the server waits for the data, else the
+    refusal.
 
-    With PIPELINING (RFC 2920, offered by Postfix, Exim and the big providers) the
-    three commands go out in one write and their answers come back together: one
-    round trip instead of three, for the client and the server alike.
+    A reused session starts each message with RSET, so nothing of the previous
+    transaction can carry over (and a session the server dropped shows before any
+    data goes out). With PIPELINING (RFC 2920, offered by Postfix, Exim and the big
+    providers) the commands go out in one write and their answers come back
+    together: one round trip instead of three or four, for client and server alike.
     """
     # The addresses are ours and already plain: skip smtplib's slow quoteaddr().
+    commands = [(f"MAIL FROM:<{mail_from}>", (250,)), (f"RCPT TO:<{rcpt}>", (250, 251)),
+                ("DATA", (354,))]
+    if getattr(session, "pw_used", False):
+        commands.insert(0, ("RSET", (250,)))
+    session.pw_used = True
     if "pipelining" in session.esmtp_features:
-        session.send(f"MAIL FROM:<{mail_from}>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n")
-        answers = [session.getreply() for _ in range(3)]
-        refusal = next(((code, reply) for (code, reply), ok in zip(
-            answers, ((250,), (250, 251), (354,)), strict=True) if code not in ok), None)
-        if refusal is None:
-            return None
-        if answers[2][0] == 354:
-            # Some servers open DATA without a recipient: end it empty, send nothing.
-            session.send(".\r\n")
-            session.getreply()
-        session.rset()
-        return refusal[0], refusal[1].decode("utf-8", "replace")
-    for command, args, ok in (("mail", f"FROM:<{mail_from}>", (250,)),
-                              ("rcpt", f"TO:<{rcpt}>", (250, 251)), ("data", "", (354,))):
-        session.putcmd(command, args)
-        code, reply = session.getreply()
-        if code not in ok:
-            session.rset()
-            return code, reply.decode("utf-8", "replace")
-    return None
+        session.send("".join(f"{command}\r\n" for command, _ in commands))
+        answers = [session.getreply() for _ in commands]
+    else:
+        answers = []
+        for command, ok in commands:
+            session.send(f"{command}\r\n")
+            answers.append(session.getreply())
+            if answers[-1][0] not in ok:
+                break
+    if commands[0][0] == "RSET" and answers[0][0] != 250:
+        raise smtplib.SMTPResponseException(*answers[0])  # a session not to trust
+    refusal = next(((code, reply) for (code, reply), (_, ok)
+                    in zip(answers, commands, strict=False) if code not in ok), None)
+    if refusal is None:
+        return None
+    if answers[-1][0] == 354:
+        # Some servers open DATA without a recipient: end it empty, send nothing.
+        session.send(".\r\n")
+        session.getreply()
+    session.rset()
+    return refusal[0], refusal[1].decode("utf-8", "replace")
 
 
 def _transaction(session: smtplib.SMTP, mail_from: str, rcpt: str,
@@ -842,16 +855,16 @@ class _Run:
                 try:
                     code, text = _transaction(session, mail_from, rcpt, data)
                 except _NotSent as error:
-                    _drop_session(key)
+                    _drop_session(key, broken=True)
                     if reused and not fresh:
                         continue  # a stale kept-alive session: retry on a new one
                     self.mark_down(prepared, relay, str(error))
                     break
                 except _MaybeSent as error:
-                    _drop_session(key)
+                    _drop_session(key, broken=True)
                     raise _MaybeSent(str(error), relay.label) from error
                 if code == 421:
-                    _drop_session(key)
+                    _drop_session(key, broken=True)  # the server closes its end
                 return code, text, relay.label
         raise _AllRelaysBusy() if busy else _AllRelaysDown()
 

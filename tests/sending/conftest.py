@@ -24,6 +24,7 @@ class ScriptedHandler:
         self.pipelining = pipelining
         self.commands: list[str] = []  # the command lines seen, in order
         self.refuse_mail: list[str] = []  # answers for the next MAIL commands
+        self.refuse_rset: list[str] = []  # answers for the next RSET commands
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -39,6 +40,10 @@ class ScriptedHandler:
             return self.refuse_mail.pop(0)
         envelope.mail_from = address
         return "250 OK"
+
+    async def handle_RSET(self, server, session, envelope):
+        self.commands.append("RSET")
+        return self.refuse_rset.pop(0) if self.refuse_rset else "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         self.commands.append(f"RCPT {address}")

@@ -33,6 +33,7 @@ def test_mailing_is_sent_once_with_headers_and_verp(sending_env, relay_factory, 
     assert result["claimed"] == 12 and result[S.SENT] == 12
     assert deliveries_send(ids) == {"claimed": 0}  # a redelivered task sends nothing
     assert len(relay.messages) == 12
+    assert relay.handler.commands.count("RSET") == 11  # one session, RSET between messages
 
     by_id = {}
     for mail_from, rcpts, raw in relay.messages:
@@ -112,6 +113,21 @@ def test_a_refused_sender_defers_and_the_session_goes_on(sending_env, relay_fact
     ahead = relay.handler.commands[1]
     assert ahead.startswith("... ")
     assert ("RCPT TO:<first@example.net>\r\nDATA\r\n" in ahead) is pipelining
+
+
+def test_a_session_that_fails_its_rset_is_replaced_and_the_message_goes(
+        sending_env, relay_factory, bulk_pool):
+    relay = relay_factory()
+    add_relay(bulk_pool, relay, name="a")
+    mailing = make_mailing(bulk_pool, ["one@example.net", "two@example.net"])
+    ids = delivery_ids(mailing)
+    deliveries_send(ids[:1])
+    relay.handler.refuse_rset.append("421 4.3.2 Service shutting down")
+    deliveries_send(ids[1:])
+    assert mailing.deliveries.filter(state=S.SENT).count() == 2
+    assert [rcpts for _, rcpts, _ in relay.messages] == [["one@example.net"],
+                                                          ["two@example.net"]]
+    assert relay.handler.commands.count("RSET") == 1  # the new session needs none
 
 
 def test_deferred_past_max_age_expires_not_bounces(sending_env, relay_factory, bulk_pool):
