@@ -9,6 +9,7 @@ except where the format itself says it (feedback, vacation).
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Sequence
 
 from . import mime, textscan
 from .dsn import clean_address, normal_status, parse_fields, strip_type
@@ -233,16 +234,19 @@ def _read_dsn(report: Report, text: str) -> None:
     message, groups = parse_fields(text)
     report.reporting_mta = strip_type(message.get("reporting-mta", ""))[1]
     wanted = [g for g in groups if g.final or g.original]
+    known = {a.lower() for g in wanted for a in (g.final, g.original) if a}
+    starts = recipient_starts(report.notice, known) if len(wanted) > 1 else []
     for g in wanted:
+        own = {a.lower() for a in (g.final, g.original) if a}
         f = Failure(recipient=(g.final or g.original), action=g.action, status=g.status,
                     diagnostic=textscan.squash(g.diagnostic), diag_type=g.diag_type,
-                    remote_mta=g.remote_mta, context=report.notice)
+                    remote_mta=g.remote_mta, context=own_text(report.notice, starts, own))
         if g.original and g.final and g.original.lower() != g.final.lower():
             f.alias = g.original
         if not f.recipient or "@" not in f.recipient:
             # Final-Recipient without a domain (local delivery): use the original
             f.recipient = g.original or f.recipient
-        _fill_from_text(f, report)
+        _fill_from_text(f, report, starts, own)
         if not f.status or f.status.endswith(".0.0"):
             # the sender MTA's own category decides only when the status code is vague
             f.reason = POWERMTA_CATEGORIES.get(g.category, "")
@@ -252,9 +256,10 @@ def _read_dsn(report: Report, text: str) -> None:
         _merge_duplicates(report)
 
 
-def _fill_from_text(f: Failure, report: Report) -> None:
+def _fill_from_text(f: Failure, report: Report, starts: Sequence[tuple[int, str]] = (),
+                    own: Collection[str] = frozenset()) -> None:
     """Complete a DSN group from the notice text where the fields are thin."""
-    block = _block_for(report.notice, f.recipient)
+    block = _block_for(report.notice, f.recipient, starts, own)
     if not f.diagnostic and block:
         f.diagnostic = textscan.squash(block)
     diag = f.diagnostic
@@ -269,11 +274,33 @@ def _fill_from_text(f: Failure, report: Report) -> None:
         f.remote_mta = textscan.remote_host(block or diag)
 
 
-def _block_for(notice: str, address: str) -> str:
-    """Text near ``address`` in the notice (its paragraph and the next one)."""
+def _block_for(notice: str, address: str, starts: Sequence[tuple[int, str]] = (),
+               own: Collection[str] = frozenset()) -> str:
+    """Text near ``address`` in the notice (its paragraph and the next one).
+
+    With several recipients (``starts``, ``own``: see recipient_starts), only this
+    recipient's own blocks are read (each cut where another recipient's begins, and
+    never before its own start), so it never takes another recipient's diagnostic."""
     if not address:
         return ""
-    idx = notice.lower().find(address.lower())
+    low = notice.lower()
+    address = address.lower()
+    if not starts:
+        return _near(notice, low.find(address), address)
+    parts = []
+    for i, (pos, who) in enumerate(starts):
+        if who not in own:
+            continue
+        stop = starts[i + 1][0] if i + 1 < len(starts) else len(notice)
+        idx = low.find(address, pos, stop)
+        part = _near(notice[:stop], idx, address) if idx >= 0 else notice[pos:stop]
+        if part.strip():
+            parts.append(part.strip("\n"))
+    return "\n".join(parts)[:1500]
+
+
+def _near(notice: str, idx: int, address: str) -> str:
+    """The text after ``address`` at ``idx``: its paragraph and the next one."""
     if idx < 0:
         return ""
     end = notice.find("\n\n", idx)
@@ -284,6 +311,41 @@ def _block_for(notice: str, address: str) -> str:
         end = nxt if 0 <= nxt - end < 1200 else end
     chunk = notice[idx : end if end >= 0 else idx + 1500]
     return chunk[len(address) :][:1500]
+
+
+# A DSN recipient group's first line (RFC 3464 section 2.3), also when the fields are
+# read from the notice text (an indented boundary, fields pasted into a text part).
+_DSN_RCPT_LINE = re.compile(r"^[ \t>]*(?:final|original)-recipient[ \t]*:([^\n]*)", re.I | re.M)
+
+
+def recipient_starts(notice: str, known: set[str]) -> list[tuple[int, str]]:
+    """Where each recipient's own text begins in the notice, in order, as (offset,
+    address): a Final-/Original-Recipient line, or a line that starts with one of the
+    ``known`` recipient addresses. One recipient's text ends where another's begins."""
+    found: dict[int, str] = {}
+    if "-recipient" in notice.lower():
+        for m in _DSN_RCPT_LINE.finditer(notice):
+            addr = clean_address(strip_type(m.group(1))[1]).lower()
+            if addr:
+                found[m.start()] = addr
+    for m in _BLOCK_START.finditer(notice):
+        addr = m.group("a").lower()
+        if addr in known:
+            found.setdefault(m.start(), addr)
+    return sorted(found.items())
+
+
+def own_text(notice: str, starts: Sequence[tuple[int, str]], own: Collection[str]) -> str:
+    """The notice as one recipient sees it: the text before any recipient's block (it
+    speaks for all of them) and the blocks of this recipient (``own``: its addresses),
+    without the blocks of the others. Without ``starts``, the whole notice."""
+    if not starts:
+        return notice
+    parts = [notice[: starts[0][0]]]
+    for i, (pos, who) in enumerate(starts):
+        if who in own:
+            parts.append(notice[pos : starts[i + 1][0] if i + 1 < len(starts) else len(notice)])
+    return "".join(parts)
 
 
 def _merge_duplicates(report: Report) -> None:
@@ -416,18 +478,20 @@ def _read_text(report: Report) -> None:
         pairs = [(a, "\n".join(b)) for a, b in blocks]
     if not pairs:
         pairs = [("", "")]
-    reply_line = None
     permanent = bool(_PERMANENT_NOTICE.search(notice))
+    # several recipients: each one reads the notice without the others' blocks
+    starts = recipient_starts(notice, {a for a, _ in pairs}) if len(pairs) > 1 else []
     for addr, block in pairs:
+        context = own_text(notice, starts, {addr})
         diag = textscan.squash(_trim_block(block)) if block else ""
         if not _HAS_CODE.search(diag):
-            # no reply code near the address: the notice's own reason for all recipients
-            if reply_line is None:
-                m = _REPLY_LINE.search(notice)
-                reply_line = textscan.squash(m.group(0)) if m else ""
+            # no reply code near the address: the notice's own reason (its text before
+            # the recipients, or this recipient's own block)
+            m = _REPLY_LINE.search(context)
+            reply_line = textscan.squash(m.group(0)) if m else ""
             said = " ".join(before.get(addr, ()))
             diag = " ".join(x for x in (reply_line, said, diag) if x)
-        f = Failure(recipient=addr, diagnostic=diag, context=notice,
+        f = Failure(recipient=addr, diagnostic=diag, context=context,
                     action="failed" if permanent else "")
         code, status = textscan.reply_code(diag)
         f.smtp_code, f.status = code, status or textscan.any_status(diag)

@@ -37,6 +37,15 @@ MESSAGES = {
     "sendmail_xunix_mailer.eml": [("reader@example.net", "soft", "mailererror", False, "5.0.0")],
     "sendmail_warning_delayed.eml": [("reader@example.org", "soft", "expired", False, "")],
     "qmail_no_code_final.eml": [("reader@example.org", "hard", "userunknown", True, "")],
+    # RFC 3464 section 2.3 groups read as notice text (indented boundary): each
+    # recipient keeps its own reason, none inherits the "host name lookup failure"
+    "rfc3464_indented_boundary_three.eml": [
+        ("strict@example.com", "block", "policyviolation", False, "5.7.1"),
+        ("left.us@example.org", "hard", "userunknown", True, "5.1.1"),
+        ("reader@unresolved.example.net", "soft", "networkerror", False, "4.4.3")],
+    "exim_two_failed_one_without_code.eml": [
+        ("quiet@example.org", "soft", "suspend", False, ""),
+        ("gone@example.net", "hard", "userunknown", True, "5.1.1")],
 }
 
 KEYS = {"recipient", "kind", "reason", "status", "smtp_code", "hard", "diagnostic", "remote_mta",
@@ -59,6 +68,31 @@ def test_every_fixture_is_in_the_table():
 def test_original_recipient_kept_when_it_differs():
     r = classify_message((FIXTURES / "rfc3464_two_recipients.eml").read_bytes())[0]
     assert r["original_recipient"] == "alias@example.org"
+
+
+# Several recipients whose blocks cannot be told apart by MIME or DSN structure (RFC
+# 3464 section 2.3 groups that land in the notice text, a plain-text report): the
+# notice is read per recipient, cut where the next recipient's block begins.
+@pytest.mark.parametrize(("name", "own"), [
+    ("rfc3464_indented_boundary_three.eml", {
+        "strict@example.com": ("550", "rejected by policy"),
+        "left.us@example.org": ("550", "user unknown"),
+        "reader@unresolved.example.net": ("", "host name lookup failure")}),
+    ("exim_two_failed_one_without_code.eml", {
+        "quiet@example.org": ("", "mailbox is inactive"),
+        "gone@example.net": ("550", "user unknown")}),
+])
+def test_recipient_never_takes_another_recipients_diagnostic(name, own):
+    results = classify_message((FIXTURES / name).read_bytes())
+    assert {r["recipient"] for r in results} == set(own)
+    for r in results:
+        code, words = own[r["recipient"]]
+        diag = r["diagnostic"].lower()
+        assert r["smtp_code"] == code
+        assert words in diag
+        for other, (_, theirs) in own.items():
+            if other != r["recipient"]:
+                assert theirs not in diag and other not in diag
 
 
 def test_feedback_type_reported():
