@@ -69,6 +69,7 @@ class TransactionalEmail(models.Model):
         SENT = "sent", _("Sent")
         DEFERRED = "deferred", _("Deferred")
         FAILED = "failed", _("Failed")
+        REVIEW = "review", _("Possibly sent (worker died mid-send)")
 
     to = models.EmailField(max_length=320)
     subject = models.CharField(max_length=998)

@@ -13,8 +13,9 @@ def transactional_deliver(email_id: int) -> str:
 
 @shared_task(queue="maintenance", ignore_result=True)
 def transactional_retry_due() -> int:
-    from sending.transactional import transactional_email_due_ids
+    from sending.transactional import transactional_email_due_ids, transactional_email_reap
 
+    transactional_email_reap()
     ids = transactional_email_due_ids()
     for email_id in ids:
         transactional_deliver.delay(email_id)

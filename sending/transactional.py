@@ -3,7 +3,10 @@
 Each mail is a row first and is sent by a worker on the ``transactional``
 queue through the transactional pool, so bulk mail never delays it. The
 worker claims the row with a conditional update: a task delivered twice finds
-nothing left to send.
+nothing left to send. Right before the SMTP transaction it leaves a marker in
+Redis, removed once the answer is in the database; a row a dead worker left in
+``sending`` is then put back in the queue when no marker says it was on the
+wire, and marked ``review`` (possibly sent, never resent blindly) when one does.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from redis.exceptions import RedisError
 
+from config.redis import get_redis
 from sending.models import RelayPool, TransactionalEmail
 from sending.relays import relays_for
 from sending.smtp import RelayUnavailable, close_quietly, open_session
@@ -30,6 +35,15 @@ logger = logging.getLogger(__name__)
 RETRY_DELAYS = [timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10),
                 timedelta(minutes=30), timedelta(hours=1)]
 MAX_ATTEMPTS = 12
+# A claim older than this belongs to a dead worker (a live one is done within a few
+# SMTP timeouts).
+CLAIM_LEASE = timedelta(minutes=10)
+IN_FLIGHT_TTL_S = 7 * 24 * 3600
+QUEUED_GRACE = timedelta(minutes=1)
+
+
+def _in_flight_key(email_id: int) -> str:
+    return f"sending:tx-in-flight:{email_id}"
 
 
 def transactional_email_send(
@@ -93,6 +107,21 @@ def transactional_email_deliver(email_id: int) -> str:
     email.message_id = message["Message-ID"]
     payload = message.as_bytes()
     email.attempts += 1
+    redis = get_redis()
+    try:
+        redis.set(_in_flight_key(email.id), "1", ex=IN_FLIGHT_TTL_S)
+    except RedisError as exc:
+        email.attempts -= 1  # nothing went out: not an attempt
+        return _defer(email, f"redis unavailable: {exc}")
+    state = _send(email, payload)
+    try:
+        redis.delete(_in_flight_key(email.id))
+    except RedisError:
+        pass  # the row says what happened; the reaper only reads markers of stuck rows
+    return state
+
+
+def _send(email: TransactionalEmail, payload: bytes) -> str:
     last_error = "no relay configured"
     for relay in relays_for(RelayPool.Purpose.TRANSACTIONAL):
         try:
@@ -174,10 +203,38 @@ def _defer(email: TransactionalEmail, reason: str) -> str:
     return email.state
 
 
+def transactional_email_reap(*, now=None) -> dict[str, int]:
+    """Rows a dead worker left in ``sending``: back to the queue when no marker says
+    the message was on the wire, else ``review``. Run by the retry beat job."""
+    now = now or timezone.now()
+    stuck = list(TransactionalEmail.objects.filter(
+        state=TransactionalEmail.State.SENDING, claimed_at__lt=now - CLAIM_LEASE,
+    ).values_list("id", flat=True)[:500])
+    if not stuck:
+        return {"requeued": 0, "review": 0}
+    redis = get_redis()
+    markers = redis.mget([_in_flight_key(i) for i in stuck])  # RedisError: next run
+    on_wire = [i for i, marker in zip(stuck, markers, strict=True) if marker is not None]
+    off_wire = [i for i, marker in zip(stuck, markers, strict=True) if marker is None]
+    sending = TransactionalEmail.objects.filter(state=TransactionalEmail.State.SENDING)
+    review = sending.filter(id__in=on_wire).update(
+        state=TransactionalEmail.State.REVIEW,
+        last_reply="possibly sent: the worker died during the SMTP transaction")
+    requeued = sending.filter(id__in=off_wire).update(
+        state=TransactionalEmail.State.QUEUED, next_attempt_at=now - QUEUED_GRACE)
+    if on_wire:
+        redis.delete(*[_in_flight_key(i) for i in on_wire])
+    return {"requeued": requeued, "review": review}
+
+
 def transactional_email_due_ids(limit: int = 500) -> list[int]:
-    """Deferred mails whose next attempt is due (for the retry beat job)."""
+    """Mails to hand to a worker again (for the retry beat job): deferred ones whose
+    next attempt is due, and queued ones whose task should have run a minute ago (a
+    broker that lost it, or a row the reaper put back)."""
+    now = timezone.now()
     return list(
         TransactionalEmail.objects.filter(
-            state=TransactionalEmail.State.DEFERRED, next_attempt_at__lte=timezone.now()
+            Q(state=TransactionalEmail.State.DEFERRED, next_attempt_at__lte=now)
+            | Q(state=TransactionalEmail.State.QUEUED, next_attempt_at__lte=now - QUEUED_GRACE)
         ).values_list("id", flat=True)[:limit]
     )

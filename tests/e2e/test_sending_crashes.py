@@ -128,3 +128,53 @@ def test_redis_restart_mid_mailing_sends_every_message_once(
     states = _check_exactly_once(mailing, relay)
     assert states[S.SENT] == 300 and states[S.REVIEW] == 0
     assert sent_at_restart < 300
+
+
+class HoldingHandler(ScriptedHandler):
+    """Keeps the DATA answer back long enough to kill the sender in between."""
+
+    def __init__(self):
+        super().__init__()
+        self.data_seen = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.data_seen += 1
+        await asyncio.sleep(5)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_transactional_worker_killed_mid_data_leaves_its_mail_for_review(
+        relay_factory, celery_worker_factory, redis_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sending.models import Relay as RelayRow
+    from sending.models import TransactionalEmail
+    from sending.transactional import (
+        transactional_email_due_ids,
+        transactional_email_reap,
+        transactional_email_send,
+    )
+
+    relay = relay_factory(start=False)
+    relay.handler = HoldingHandler()
+    relay.start()
+    pool = RelayPool.objects.create(name="tx-e2e", purpose=RelayPool.Purpose.TRANSACTIONAL)
+    RelayRow.objects.create(pool=pool, name="holding", host="127.0.0.1", port=relay.port,
+                            tls_mode="none")
+    worker = celery_worker_factory("transactional", name="tx-killed")
+    email = transactional_email_send(to="ann@example.org", subject="Please confirm",
+                                     body_text="Click.\n")
+    wait_until(lambda: relay.handler.data_seen == 1, timeout=20)
+    os.killpg(worker.process.pid, signal.SIGKILL)
+    worker.process.wait()
+    email.refresh_from_db()
+    assert email.state == TransactionalEmail.State.SENDING
+
+    later = timezone.now() + timedelta(hours=1)  # past the claim lease
+    assert transactional_email_reap(now=later) == {"requeued": 0, "review": 1}
+    email.refresh_from_db()
+    assert email.state == TransactionalEmail.State.REVIEW
+    assert "possibly sent" in email.last_reply
+    assert email.id not in transactional_email_due_ids()  # never resent blindly
