@@ -175,6 +175,8 @@ def main() -> None:
                           "(profiled)")
                 stats = pstats.Stats(profiler)
                 stats.sort_stats("tottime").print_stats(25)
+                if os.environ.get("BENCH_CALLERS"):
+                    stats.print_callers(os.environ["BENCH_CALLERS"])
                 stats.sort_stats("cumulative").print_stats(
                     r"sending|newsletter|deliverability|smtplib|redis/client|models/query", 40)
                 bench.report(profiled=len(ids), profiled_msgs_per_s=round(len(ids) / elapsed, 1))

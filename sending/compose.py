@@ -12,7 +12,6 @@ random part that 7bit text would have to guess.
 from __future__ import annotations
 
 import binascii
-import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -21,17 +20,21 @@ from email.utils import formatdate, getaddresses, parseaddr
 
 from sending.render import compile_template
 
-# What 7bit cannot carry unchanged (RFC 5322 2.1.1, RFC 2045 2.7): a line over 998
-# octets, a lone CR, NUL; and trailing blanks, which some relays strip (breaking the
-# DKIM body hash) and quoted-printable protects.
-_NOT_7BIT = re.compile(r"[ \t]$|[^\n]{999}|[\r\x00]", re.MULTILINE)
+
+def _fits_7bit(text: str) -> bool:
+    """What 7bit carries unchanged (RFC 5322 2.1.1, RFC 2045 2.7): ASCII, no lone CR,
+    no NUL, no line over 998 octets; and no trailing blanks, which some relays strip
+    (breaking the DKIM body hash) and quoted-printable protects."""
+    return (text.isascii() and "\r" not in text and "\x00" not in text
+            and " \n" not in text and "\t\n" not in text and not text.endswith((" ", "\t"))
+            and (len(text) <= 998 or max(map(len, text.split("\n"))) <= 998))
 
 
 def _body(text: str) -> tuple[bytes, str]:
     """CRLF bytes and their Content-Transfer-Encoding: plain ASCII as it is (7bit, as
     Python's email package does), anything else quoted-printable."""
     text = text.replace("\r\n", "\n")
-    if text.isascii() and not _NOT_7BIT.search(text):
+    if _fits_7bit(text):
         return text.replace("\n", "\r\n").encode("ascii"), "7bit"
     data = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False)
     return data.replace(b"\n", b"\r\n"), "quoted-printable"
