@@ -66,5 +66,7 @@ def _close_sessions(**_kwargs) -> None:
     """A worker that stops closes its SMTP sessions and gives their relay slots back
     at once (a killed one's come back when their leases run out)."""
     from sending.services import reset_process_state
+    from sending.transactional import close_sessions
 
     reset_process_state()
+    close_sessions()

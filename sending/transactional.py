@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from config.redis import get_redis
 from sending.models import RelayPool, TransactionalEmail
 from sending.relays import relays_for
+from sending.slots import Slots
 from sending.smtp import RelayUnavailable, close_quietly, open_session
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ MAX_ATTEMPTS = 12
 CLAIM_LEASE = timedelta(minutes=10)
 IN_FLIGHT_TTL_S = 7 * 24 * 3600
 QUEUED_GRACE = timedelta(minutes=1)
+BUSY_RETRY = timedelta(seconds=2)
 
 
 def _in_flight_key(email_id: int) -> str:
@@ -123,10 +125,14 @@ def transactional_email_deliver(email_id: int) -> str:
 
 def _send(email: TransactionalEmail, payload: bytes) -> str:
     last_error = "no relay configured"
+    busy = False
     for relay in relays_for(RelayPool.Purpose.TRANSACTIONAL):
         try:
             session = _session(relay)
-        except RelayUnavailable as exc:
+        except _RelayBusy:
+            busy = True  # every connection it allows is open elsewhere: the next relay
+            continue
+        except (RelayUnavailable, RedisError) as exc:
             last_error = str(exc)
             logger.warning("relay unavailable: %s", exc)
             continue
@@ -144,35 +150,75 @@ def _send(email: TransactionalEmail, payload: bytes) -> str:
             last_error = f"{relay.label}: {exc}"
             continue
         return _finish(email, relay.label, 250, b"accepted")
+    if busy:
+        return _defer_soon(email)
     return _defer(email, last_error)
+
+
+class _RelayBusy(Exception):
+    """The relay's max_connections sessions are all open (counted across workers)."""
 
 
 class _Sessions(threading.local):
     def __init__(self):
         self.by_relay: dict[str, smtplib.SMTP] = {}
+        _all_sessions.append(self.by_relay)
 
 
+_all_sessions: list[dict[str, smtplib.SMTP]] = []
 _sessions = _Sessions()
+
+
+def _slot_key(relay) -> str:
+    return f"transactional:{relay.name}:{relay.host}:{relay.port}"
 
 
 def _session(relay) -> smtplib.SMTP:
     """A kept-alive session to this relay (per worker thread); checked with NOOP first,
-    so a connection the relay closed meanwhile is replaced before anything is sent."""
+    so a connection the relay closed meanwhile is replaced before anything is sent.
+    A new session takes one of the relay's connection slots first (sending.slots)."""
+    slots = Slots(get_redis())
     session = _sessions.by_relay.get(relay.label)
     if session is not None:
         try:
-            if session.noop()[0] == 250:
+            if (session.noop()[0] == 250
+                    and slots.keep(session.pw_slot, relay.max_connections)):
                 return session
         except (OSError, smtplib.SMTPException):
             pass
         _drop_session(relay)
-    session = open_session(relay)
+    slot = slots.take(_slot_key(relay), relay.max_connections)
+    if slot is None:
+        raise _RelayBusy(relay.label)
+    try:
+        session = open_session(relay)
+    except RelayUnavailable:
+        slots.give_back(slot)
+        raise
+    session.pw_slot = slot
     _sessions.by_relay[relay.label] = session
     return session
 
 
+def _close(session: smtplib.SMTP | None) -> None:
+    close_quietly(session)
+    if session is not None:
+        try:
+            Slots(get_redis()).give_back(session.pw_slot)
+        except RedisError:
+            pass  # its lease runs out by itself
+
+
 def _drop_session(relay) -> None:
-    close_quietly(_sessions.by_relay.pop(relay.label, None))
+    _close(_sessions.by_relay.pop(relay.label, None))
+
+
+def close_sessions() -> None:
+    """Close every thread's sessions and give their slots back (worker shutdown, tests)."""
+    for by_relay in _all_sessions:
+        for session in by_relay.values():
+            _close(session)
+        by_relay.clear()
 
 
 def _finish(email: TransactionalEmail, relay: str, code: int, text: bytes | str) -> str:
@@ -200,6 +246,19 @@ def _defer(email: TransactionalEmail, reason: str) -> str:
         email.state = TransactionalEmail.State.DEFERRED
         email.next_attempt_at = timezone.now() + delay
     email.save()
+    return email.state
+
+
+def _defer_soon(email: TransactionalEmail) -> str:
+    """Every relay at its connection limit: not an attempt; tried again in seconds."""
+    from sending.tasks import transactional_deliver
+
+    email.attempts -= 1
+    email.state = TransactionalEmail.State.DEFERRED
+    email.next_attempt_at = timezone.now() + BUSY_RETRY
+    email.last_reply = "every relay of the pool at its connection limit"
+    email.save()
+    transactional_deliver.apply_async((email.id,), countdown=BUSY_RETRY.total_seconds())
     return email.state
 
 

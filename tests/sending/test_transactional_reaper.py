@@ -66,3 +66,35 @@ def test_a_queued_row_whose_task_was_lost_is_picked_up(smtp_sink):
         next_attempt_at=timezone.now())
     assert transactional_email_due_ids() == [email.id]  # not the one whose task is coming
     assert just_queued.state == T.QUEUED
+
+
+def test_a_transactional_relay_at_its_connection_limit_defers_briefly(relay_factory,
+                                                                      redis_client):
+    import threading
+    import time
+
+    from sending.models import Relay as RelayRow
+    from sending.models import RelayPool
+    from sending.transactional import close_sessions
+
+    relay = relay_factory()
+    pool = RelayPool.objects.create(name="tx", purpose=RelayPool.Purpose.TRANSACTIONAL)
+    RelayRow.objects.create(pool=pool, name="one", host="127.0.0.1", port=relay.port,
+                            tls_mode="none", max_connections=1)
+    first, second = (TransactionalEmail.objects.create(
+        to=to, subject="s", body_text="t", from_email="news@example.org")
+        for to in ("a@example.org", "b@example.org"))
+    # Another worker sends and keeps its session (and the relay's one slot).
+    worker = threading.Thread(target=transactional_email_deliver, args=(first.id,))
+    worker.start()
+    worker.join()
+    try:
+        assert transactional_email_deliver(second.id) == T.DEFERRED
+        second.refresh_from_db()
+        assert second.attempts == 0 and "connection limit" in second.last_reply
+        assert len(relay.messages) == 1
+    finally:
+        close_sessions()  # every session closes and gives its slot back
+    time.sleep(2.1)
+    assert transactional_email_deliver(second.id) == T.SENT
+    assert [rcpts for _, rcpts, _ in relay.messages] == [["a@example.org"], ["b@example.org"]]
