@@ -1,5 +1,8 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+from redis.exceptions import RedisError
 
+from config.redis import get_redis
 from sending.models import (
     Delivery,
     DeliveryAttempt,
@@ -14,8 +17,21 @@ class RelayInline(admin.TabularInline):
     model = Relay
     extra = 0
     fields = ("name", "host", "port", "tls_mode", "verify_certificate", "username",
-              "password_env", "helo_name", "max_connections", "max_rate_per_s", "priority",
-              "enabled")
+              "password_env", "helo_name", "max_connections", "open_sessions",
+              "max_rate_per_s", "priority", "enabled")
+    readonly_fields = ("open_sessions",)
+
+    @admin.display(description=_("open sessions"))
+    def open_sessions(self, obj) -> str:
+        """Sessions open to this relay now, from every worker (its connection slots)."""
+        from sending.slots import Slots, relay_slot_key
+
+        if obj is None or not obj.pk:
+            return "-"
+        try:
+            return str(Slots(get_redis()).held(relay_slot_key(obj.pool, obj)))
+        except RedisError:
+            return "?"
 
 
 @admin.register(RelayPool)

@@ -35,6 +35,13 @@ def slots_key(relay_key: str) -> str:
     return f"sending:relay-slots:{relay_key}"
 
 
+def relay_slot_key(pool, relay) -> str:
+    """The relay key the sending code takes slots under: per bulk pool, and one scope
+    for every transactional relay (``pool`` and ``relay`` are model rows or configs)."""
+    scope = "transactional" if getattr(pool, "purpose", "") == "transactional" else pool.name
+    return f"{scope}:{relay.name}:{relay.host}:{relay.port}"
+
+
 @dataclass
 class Slot:
     relay_key: str

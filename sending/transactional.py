@@ -170,7 +170,7 @@ _sessions = _Sessions()
 
 
 def _slot_key(relay) -> str:
-    return f"transactional:{relay.name}:{relay.host}:{relay.port}"
+    return f"transactional:{relay.name}:{relay.host}:{relay.port}"  # as relay_slot_key
 
 
 def _session(relay) -> smtplib.SMTP:

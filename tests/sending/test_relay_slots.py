@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -48,8 +49,14 @@ def _in_another_worker(ids):
     thread.join()
 
 
+def _open_sessions_shown(admin_client, pool) -> list[str]:
+    page = admin_client.get(f"/admin/sending/relaypool/{pool.id}/change/").content.decode()
+    shown = re.findall(r'class="field-open_sessions">\s*<p>([^<]*)</p>', page)
+    return shown[:-1]  # the last one is the blank form's
+
+
 def test_a_relay_at_its_limit_sends_nothing_more_and_the_pool_fails_over(
-        sending_env, relay_factory, bulk_pool, redis_client):
+        sending_env, relay_factory, bulk_pool, redis_client, admin_client):
     first, second = relay_factory(), relay_factory()
     for relay, name, priority in ((first, "first", 1), (second, "second", 2)):
         row = add_relay(bulk_pool, relay, name=name, priority=priority)
@@ -60,8 +67,10 @@ def test_a_relay_at_its_limit_sends_nothing_more_and_the_pool_fails_over(
 
     _in_another_worker(ids[:2])  # holds the one connection "first" allows
     assert len(first.messages) == 2
+    assert _open_sessions_shown(admin_client, bulk_pool) == ["1", "0"]
     deliveries_send(ids[2:4])  # this worker: "first" is full, "second" is free
     assert len(first.messages) == 2 and len(second.messages) == 2
+    assert _open_sessions_shown(admin_client, bulk_pool) == ["1", "1"]
 
     _in_another_worker(ids[4:])  # a third worker: both relays are full
     rows = {d.id: d for d in mailing.deliveries.all()}
