@@ -243,3 +243,19 @@ def test_vendor_reply(code, text, command, provider, kind, reason):
     assert (r["kind"], r["reason"]) == (kind, reason)
     if kind == "block":
         assert r["hard"] is False
+
+
+def test_addresses_listed_over_one_reason_share_it():
+    """A plain-text notice that lists recipients and then one reason below the list:
+    an address with nothing of its own takes the reason written under it (and a
+    recipient with its own text keeps that, see the test above)."""
+    raw = (b"From: MAILER-DAEMON@mx.example.net\r\nTo: bounces+d1@news.example.com\r\n"
+           b"Subject: Undeliverable mail\r\n\r\n"
+           b"Your message could not be delivered to these recipients:\r\n\r\n"
+           b"  first@example.org\r\n"
+           b"  second@example.org\r\n"
+           b"    550 5.1.1 Recipient address rejected: User unknown in local recipient table\r\n")
+    results = {r["recipient"]: r for r in classify_message(raw)}
+    assert set(results) == {"first@example.org", "second@example.org"}
+    for r in results.values():
+        assert (r["kind"], r["reason"], r["smtp_code"]) == ("hard", "userunknown", "550")
