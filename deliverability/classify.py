@@ -125,6 +125,11 @@ def decide(rs: RuleSet, f: Failure, report: Report | None, provider: str) -> tup
         return f.reason, "format"
     if f.action in ("delivered", "relayed", "expanded") or f.status.startswith("2."):
         return "delivered", "status"
+    if report is not None and provider in rs.notice_rules:
+        notice = textscan.squash(f.context or report.notice)[:MAX_CONTEXT].lower()
+        rule = rs.match_notice(notice, provider)
+        if rule is not None:
+            return rule.reason, rule.id + "/notice"
     diag = f.diagnostic
     low = diag.lower()
     found = rs.gate.present(low)

@@ -28,6 +28,7 @@ class Rule:
     pattern: re.Pattern | None
     context: bool  # may also match the wider notice text, not only the diagnostic
     weak: bool  # tried only after the status code had its say
+    notice: bool  # the provider states its reason in the notice: read before the reply
     triggers: frozenset[str] | None  # literal prefixes; the regex runs only if one occurs
 
 
@@ -97,6 +98,15 @@ class RuleSet:
     untriggered: dict[bool, tuple[int, ...]] = field(default_factory=dict)
     triggered: dict[bool, dict[str, tuple[int, ...]]] = field(default_factory=dict)
     always: dict[tuple, tuple[int, ...]] = field(default_factory=dict)  # cache
+    notice_rules: dict[str, tuple[Rule, ...]] = field(default_factory=dict)  # by provider
+
+    def match_notice(self, text: str, provider: str) -> Rule | None:
+        """A provider's own statement in the notice (``notice = true`` rules), which
+        outranks the reply it quotes. ``text`` is lower-cased."""
+        for rule in self.notice_rules.get(provider, ()):
+            if rule.pattern is not None and rule.pattern.search(text):
+                return rule
+        return None
 
     def provider_of(self, *hints: str) -> str:
         """First provider whose hint pattern matches any of the hints (MTA names,
@@ -284,7 +294,8 @@ def build(data: dict) -> RuleSet:
             status=_compile(r.get("status"), where, re.I), code=_compile(r.get("code"), where),
             commands=frozenset(_as_tuple(r.get("command"))),
             pattern=_compile(pattern, where), context=bool(r.get("context", True)),
-            weak=bool(r.get("weak", False)), triggers=_frozen(_triggers(pats))))
+            weak=bool(r.get("weak", False)), notice=bool(r.get("notice", False)),
+            triggers=_frozen(_triggers(pats))))
     # provider rules first, file order kept within each group
     rules.sort(key=lambda r: 0 if r.providers else 1)
     strong = tuple(r for r in rules if not r.weak)
@@ -311,7 +322,17 @@ def build(data: dict) -> RuleSet:
                    hard_reasons=frozenset(data.get("hard_reasons", [])),
                    rules=strong, weak=weak, status_map=dict(data.get("status", {})),
                    providers=providers, gate=Gate(words), provider_gate=provider_gate,
-                   untriggered=untriggered, triggered=triggered)
+                   untriggered=untriggered, triggered=triggered,
+                   notice_rules=_notice_rules(rules))
+
+
+def _notice_rules(rules: list[Rule]) -> dict[str, tuple[Rule, ...]]:
+    out: dict[str, list[Rule]] = {}
+    for rule in rules:
+        if rule.notice:
+            for provider in rule.providers:
+                out.setdefault(provider, []).append(rule)
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def load_data(path: Path = RULES_PATH) -> dict:

@@ -12,7 +12,7 @@ REASONS = set(DATA["kinds"])
 KINDS = {"hard", "soft", "block", "complaint", "auto_reply", "delivered", "unknown"}
 COMMANDS = {"CONN", "HELO", "EHLO", "MAIL", "RCPT", "DATA"}
 ALLOWED_KEYS = {"id", "reason", "provider", "status", "code", "command", "patterns", "pattern",
-                "context", "weak"}
+                "context", "weak", "notice"}
 
 
 def _list(value):
@@ -55,6 +55,13 @@ def test_rule(rule):
         bare = re.sub(r"\\u[0-9a-fA-F]{4}|\\[A-Za-z]", "", p)
         assert bare == bare.lower(), f"upper case in {p!r}"
         assert not re.compile(p).search(""), f"{p!r} matches the empty string"
+
+
+def test_notice_rules_belong_to_a_provider():
+    """Reading the notice before the reply is a provider's habit, never a generic one."""
+    for rule in RULES:
+        if rule.get("notice"):
+            assert rule.get("provider") and _patterns(rule), rule["id"]
 
 
 def test_ids_unique():

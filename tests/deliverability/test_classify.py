@@ -25,6 +25,9 @@ MESSAGES = {
     "gmail_55726_dmarc.eml": [("reader@gmail.com", "block", "authfailure", False, "5.7.26")],
     "qmail_yahoo_tss04.eml": [("reader@yahoo.com", "block", "badreputation", False, "4.7.0")],
     "exim_user_unknown.eml": [("gone@example.org", "hard", "userunknown", True, "5.1.1")],
+    # the notice's own reason outranks the "550 user unknown" it quotes: not suppressed
+    "kddi_ezweb_account_disabled.eml": [("reader@ezweb.ne.jp", "soft", "suspend", False,
+                                         "5.0.0")],
     "arf_abuse_rfc5965.eml": [("", "complaint", "feedback", False, "")],
     "arf_optout_rcpt.eml": [("subscriber@example.net", "complaint", "feedback", False, "")],
     "rfc3834_vacation.eml": [("ada@example.org", "auto_reply", "vacation", False, "")],
