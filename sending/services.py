@@ -387,13 +387,13 @@ def _apply_outcomes(token: str, outcomes: list[dict]) -> None:
              f"AND {table}.state = 'claimed'")
     if connection.vendor == "postgresql":
         # One array a column: a statement of a dozen parameters whatever the batch size.
-        source = "unnest(" + ", ".join(f"%s::{t}[]" for t in _PG_TYPES) + ")"
+        source = "unnest(" + ", ".join(f"%b::{t}[]" for t in _PG_TYPES) + ")"
         update = (f"UPDATE {table} " + _OUTCOME_SET.format(t=table)
                   + f"FROM {source} AS v{_OUTCOME_COLUMNS} " + where)
         update_params = [*map(list, zip(*rows, strict=True)), token]
         insert = (f"INSERT INTO {attempt_table} {attempt_columns} "  # noqa: S608
-                  "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::varchar[], "
-                  "%s::int[], %s::varchar[], %s::text[], %s::varchar[], %s::varchar[])")
+                  "SELECT * FROM unnest(%b::bigint[], %b::timestamptz[], %b::varchar[], "
+                  "%b::int[], %b::varchar[], %b::text[], %b::varchar[], %b::varchar[])")
         insert_params = [list(column) for column in zip(*attempts, strict=True)]
     else:
         ops = connection.ops
@@ -406,10 +406,22 @@ def _apply_outcomes(token: str, outcomes: list[dict]) -> None:
         insert = (f"INSERT INTO {attempt_table} {attempt_columns} VALUES "  # noqa: S608
                   + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(attempts)))
         insert_params = [x for a in attempts for x in (a[0], adapt(a[1]), *a[2:])]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(update, update_params)
-        if attempts:
-            cursor.execute(insert, insert_params)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Server-side binding: the arrays travel as parameters, not quoted into the
+            # statement text (Django's client-side cursor quotes each element).
+            import psycopg
+
+            connection.ensure_connection()
+            with psycopg.Cursor(connection.connection) as cursor:
+                cursor.execute(update, update_params)
+                if attempts:
+                    cursor.execute(insert, insert_params)
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(update, update_params)
+            if attempts:
+                cursor.execute(insert, insert_params)
 
 
 # --------------------------------------------------------------------------- the engine
