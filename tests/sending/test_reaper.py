@@ -63,3 +63,16 @@ def test_lost_journal_sends_all_claimed_rows_to_review(sending_env, bulk_pool, r
     redis_client.flushdb()  # Redis restarted and lost the journal of the dead worker
     assert deliveries_reap() == 2
     assert set(mailing.deliveries.values_list("state", flat=True)) == {S.REVIEW}
+
+
+def test_the_journal_survives_a_redis_that_lost_its_scripts(redis_client):
+    """After a Redis restart the script cache is empty: the next take loads it again."""
+    from sending.throttle import Bucket, read_journal
+
+    journal = Journal(redis_client, "script-flush")
+    journal.open()
+    assert journal.take(1, None, [Bucket.per_second("x", 0)]) == 0
+    redis_client.script_flush()
+    assert journal.take(2, {"id": 1, "st": "sent"}, [Bucket.per_second("x", 0)]) == 0
+    meta, outcomes = read_journal(redis_client, "script-flush")
+    assert meta["cur"] == "2" and outcomes == [{"id": 1, "st": "sent"}]
