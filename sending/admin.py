@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
 
-from config.redis import get_redis
 from sending.models import (
     Delivery,
     DeliveryAttempt,
@@ -24,12 +23,12 @@ class RelayInline(admin.TabularInline):
     @admin.display(description=_("open sessions"))
     def open_sessions(self, obj) -> str:
         """Sessions open to this relay now, from every worker (its connection slots)."""
-        from sending.slots import Slots, relay_slot_key
+        from sending.slots import relay_slot_key, relay_slots
 
         if obj is None or not obj.pk:
             return "-"
         try:
-            return str(Slots(get_redis()).held(relay_slot_key(obj.pool, obj)))
+            return str(relay_slots().held(relay_slot_key(obj.pool, obj)))
         except RedisError:
             return "?"
 

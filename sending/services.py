@@ -51,7 +51,7 @@ from sending.models import Delivery, DeliveryAttempt, Mailing, RelayPool
 from sending.recipients import recipient_contexts
 from sending.relays import RelayConfig, relays_for_pool
 from sending.render import compile_template
-from sending.slots import Slot, Slots
+from sending.slots import Slot, give_back_quietly, relay_key, relay_slots
 from sending.smtp import RelayUnavailable, close_quietly, open_session
 from sending.throttle import Bucket, Journal, journal_keys, read_journal
 
@@ -385,7 +385,8 @@ def _apply_outcomes(token: str, outcomes: list[dict]) -> None:
     attempt_columns = "(delivery_id, at, relay, code, enhanced_code, text, kind, outcome)"
     where = (f"WHERE {table}.id = v.id AND {table}.claimed_by = %s "
              f"AND {table}.state = 'claimed'")
-    if connection.vendor == "postgresql":
+    pg = connection.vendor == "postgresql"
+    if pg:
         # One array a column: a statement of a dozen parameters whatever the batch size.
         source = "unnest(" + ", ".join(f"%b::{t}[]" for t in _PG_TYPES) + ")"
         update = (f"UPDATE {table} " + _OUTCOME_SET.format(t=table)
@@ -406,22 +407,22 @@ def _apply_outcomes(token: str, outcomes: list[dict]) -> None:
         insert = (f"INSERT INTO {attempt_table} {attempt_columns} VALUES "  # noqa: S608
                   + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(attempts)))
         insert_params = [x for a in attempts for x in (a[0], adapt(a[1]), *a[2:])]
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # Server-side binding: the arrays travel as parameters, not quoted into the
-            # statement text (Django's client-side cursor quotes each element).
-            import psycopg
+    with transaction.atomic(), _cursor(pg) as cursor:
+        cursor.execute(update, update_params)
+        if attempts:
+            cursor.execute(insert, insert_params)
 
-            connection.ensure_connection()
-            with psycopg.Cursor(connection.connection) as cursor:
-                cursor.execute(update, update_params)
-                if attempts:
-                    cursor.execute(insert, insert_params)
-            return
-        with connection.cursor() as cursor:
-            cursor.execute(update, update_params)
-            if attempts:
-                cursor.execute(insert, insert_params)
+
+def _cursor(pg: bool):
+    """Django's cursor; on PostgreSQL a server-side binding one on the same connection,
+    so binary arrays travel as parameters (Django's client-side cursor quotes every
+    element into the statement text)."""
+    if not pg:
+        return connection.cursor()
+    import psycopg
+
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
 
 
 # --------------------------------------------------------------------------- the engine
@@ -475,29 +476,6 @@ def _session_map() -> dict[str, smtplib.SMTP]:
     return _local_sessions.by_relay
 
 
-_slots: Slots | None = None
-
-
-def _relay_slots() -> Slots:
-    global _slots
-    redis = get_redis()
-    if _slots is None or _slots.redis is not redis:
-        _slots = Slots(redis)
-    return _slots
-
-
-def _give_back(session: smtplib.SMTP | None) -> None:
-    _give_back_slot(getattr(session, "pw_slot", None))
-
-
-def _give_back_slot(slot: Slot | None) -> None:
-    if slot is not None:
-        try:
-            _relay_slots().give_back(slot)
-        except RedisError:
-            pass  # its lease runs out by itself
-
-
 def _drop_session(key: str, *, broken: bool = False) -> None:
     """Close this thread's session to a relay and give its connection slot back.
     A broken session is not asked to QUIT: it may be mid-DATA, or gone."""
@@ -506,7 +484,7 @@ def _drop_session(key: str, *, broken: bool = False) -> None:
         session.close()
     else:
         close_quietly(session)
-    _give_back(session)
+    give_back_quietly(getattr(session, "pw_slot", None))
 
 
 def _prepare(mailing_id: int) -> _Prepared:
@@ -541,8 +519,6 @@ def breaker_pool(pool: str, relay: RelayConfig) -> str:
     return f"{pool}@{relay.source_address}" if relay.source_address else pool
 
 
-def _relay_key(pool: str, relay: RelayConfig) -> str:
-    return f"{pool}:{relay.name}:{relay.host}:{relay.port}"
 
 
 def _quote_periods(data: bytes) -> bytes:
@@ -735,7 +711,7 @@ class _Run:
             return
         buckets = [
             Bucket.per_second(f"pool:{prepared.pool}", self.conf.pool_rate_per_s),
-            Bucket.per_second(f"relay:{_relay_key(prepared.pool, relay)}", relay.max_rate_per_s),
+            Bucket.per_second(f"relay:{relay_key(prepared.pool, relay)}", relay.max_rate_per_s),
             Bucket.per_second(f"provider:{prepared.pool}:{provider}",
                               _provider_rate(self.conf.provider_rate_per_s, decision.rate)),
         ]
@@ -826,12 +802,12 @@ class _Run:
     def pick_relay(self, prepared: _Prepared) -> RelayConfig | None:
         now = time.time()
         for relay in prepared.relays:
-            if _relay_down.get(_relay_key(prepared.pool, relay), 0) <= now:
+            if _relay_down.get(relay_key(prepared.pool, relay), 0) <= now:
                 return relay
         return None
 
     def mark_down(self, prepared: _Prepared, relay: RelayConfig, reason: str) -> None:
-        key = _relay_key(prepared.pool, relay)
+        key = relay_key(prepared.pool, relay)
         _relay_down[key] = time.time() + self.conf.relay_down_s
         _drop_session(key)
         logger.warning("relay.down", extra={"relay": relay.label, "reason": reason})
@@ -845,7 +821,7 @@ class _Run:
         relays = [first] + [r for r in prepared.relays if r is not first]
         busy = False
         for relay in relays:
-            key = _relay_key(prepared.pool, relay)
+            key = relay_key(prepared.pool, relay)
             if relay is not first and _relay_down.get(key, 0) > time.time():
                 continue
             for fresh in (False, True):
@@ -859,7 +835,7 @@ class _Run:
                     try:
                         session = open_session(relay, timeout=self.conf.smtp_timeout_s)
                     except RelayUnavailable as error:
-                        _give_back_slot(slot)
+                        give_back_quietly(slot)
                         self.mark_down(prepared, relay, str(error))
                         break
                     session.pw_slot = slot
@@ -887,7 +863,7 @@ class _Run:
             return None
         slot = getattr(session, "pw_slot", None)
         try:
-            kept = slot is None or _relay_slots().keep(slot, relay.max_connections)
+            kept = slot is None or relay_slots().keep(slot, relay.max_connections)
         except RedisError as error:
             raise _StopBatch(f"redis unavailable: {error}") from error
         if kept:
@@ -897,14 +873,14 @@ class _Run:
 
     def take_slot(self, key: str, relay: RelayConfig) -> Slot | None:
         try:
-            return _relay_slots().take(key, relay.max_connections)
+            return relay_slots().take(key, relay.max_connections)
         except RedisError as error:
             raise _StopBatch(f"redis unavailable: {error}") from error
 
 
 def _refresh_relay_health(relays: Iterable[tuple[str, RelayConfig]]) -> None:
     """Learn which relays other workers found down (one Redis call per batch)."""
-    keys = [_relay_key(pool, relay) for pool, relay in relays]
+    keys = [relay_key(pool, relay) for pool, relay in relays]
     if not keys:
         return
     values = get_redis().mget([f"sending:relay-down:{k}" for k in keys])
@@ -969,7 +945,7 @@ def reset_process_state() -> None:
     for by_relay in _all_sessions:
         for session in by_relay.values():
             close_quietly(session)
-            _give_back(session)
+            give_back_quietly(getattr(session, "pw_slot", None))
         by_relay.clear()
     _prepared.clear()
     _relay_down.clear()

@@ -14,6 +14,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from redis.exceptions import RedisError
+
+from config.redis import get_redis
+
 LEASE_S = 30
 RENEW_AFTER_S = 10
 
@@ -35,11 +39,19 @@ def slots_key(relay_key: str) -> str:
     return f"sending:relay-slots:{relay_key}"
 
 
-def relay_slot_key(pool, relay) -> str:
-    """The relay key the sending code takes slots under: per bulk pool, and one scope
-    for every transactional relay (``pool`` and ``relay`` are model rows or configs)."""
-    scope = "transactional" if getattr(pool, "purpose", "") == "transactional" else pool.name
+TRANSACTIONAL_SCOPE = "transactional"
+
+
+def relay_key(scope: str, relay) -> str:
+    """A relay as the sending code keys it (slots, buckets, health): per bulk pool name,
+    and one scope for every transactional relay."""
     return f"{scope}:{relay.name}:{relay.host}:{relay.port}"
+
+
+def relay_slot_key(pool, relay) -> str:
+    """``relay_key`` for a pool row and a relay row (the admin)."""
+    scope = TRANSACTIONAL_SCOPE if pool.purpose == TRANSACTIONAL_SCOPE else pool.name
+    return relay_key(scope, relay)
 
 
 @dataclass
@@ -80,3 +92,23 @@ class Slots:
     def held(self, relay_key: str) -> int:
         """Sessions open to this relay now (for the admin and tests)."""
         return int(self.redis.zcount(slots_key(relay_key), time.time(), "+inf"))
+
+
+_slots: Slots | None = None
+
+
+def relay_slots() -> Slots:
+    """The process's Slots on the current Redis client."""
+    global _slots
+    redis = get_redis()
+    if _slots is None or _slots.redis is not redis:
+        _slots = Slots(redis)
+    return _slots
+
+
+def give_back_quietly(slot: Slot | None) -> None:
+    if slot is not None:
+        try:
+            relay_slots().give_back(slot)
+        except RedisError:
+            pass  # its lease runs out by itself

@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 from config.redis import get_redis
 from sending.models import RelayPool, TransactionalEmail
 from sending.relays import relays_for
-from sending.slots import Slots
+from sending.slots import TRANSACTIONAL_SCOPE, give_back_quietly, relay_key, relay_slots
 from sending.smtp import RelayUnavailable, close_quietly, open_session
 
 logger = logging.getLogger(__name__)
@@ -169,15 +169,11 @@ _all_sessions: list[dict[str, smtplib.SMTP]] = []
 _sessions = _Sessions()
 
 
-def _slot_key(relay) -> str:
-    return f"transactional:{relay.name}:{relay.host}:{relay.port}"  # as relay_slot_key
-
-
 def _session(relay) -> smtplib.SMTP:
     """A kept-alive session to this relay (per worker thread); checked with NOOP first,
     so a connection the relay closed meanwhile is replaced before anything is sent.
     A new session takes one of the relay's connection slots first (sending.slots)."""
-    slots = Slots(get_redis())
+    slots = relay_slots()
     session = _sessions.by_relay.get(relay.label)
     if session is not None:
         try:
@@ -187,7 +183,7 @@ def _session(relay) -> smtplib.SMTP:
         except (OSError, smtplib.SMTPException):
             pass
         _drop_session(relay)
-    slot = slots.take(_slot_key(relay), relay.max_connections)
+    slot = slots.take(relay_key(TRANSACTIONAL_SCOPE, relay), relay.max_connections)
     if slot is None:
         raise _RelayBusy(relay.label)
     try:
@@ -202,11 +198,7 @@ def _session(relay) -> smtplib.SMTP:
 
 def _close(session: smtplib.SMTP | None) -> None:
     close_quietly(session)
-    if session is not None:
-        try:
-            Slots(get_redis()).give_back(session.pw_slot)
-        except RedisError:
-            pass  # its lease runs out by itself
+    give_back_quietly(getattr(session, "pw_slot", None))
 
 
 def _drop_session(relay) -> None:
