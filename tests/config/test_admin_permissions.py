@@ -170,6 +170,17 @@ def objects(settings, tmp_path, smtp_sink):
     from django.contrib.auth.models import Group
 
     rows[User] = superuser
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    seen = {"user_agent": "x", "http_accept": "x", "path_info": "/admin/login/",
+            "username": "x", "ip_address": "127.0.0.1"}
+    rows[AccessAttempt] = AccessAttempt.objects.create(**seen, get_data="", post_data="",
+                                                       failures_since_start=1)
+    rows[AccessLog] = AccessLog.objects.create(**seen)
+    rows[AccessFailureLog] = AccessFailureLog.objects.create(**seen)
+    owner = User.objects.create_user("device-owner", password="pw-owner-12345")
+    rows[TOTPDevice] = TOTPDevice.objects.create(user=owner, name="phone")
     rows[Group] = Group.objects.first() or Group.objects.create(name="g")
     for model in admin.site._registry:
         assert model in rows, f"the walk needs a row of {model._meta.label}"
