@@ -352,3 +352,13 @@ def test_roles_are_recreated_idempotently_with_exactly_their_permissions():
     assert Group.objects.count() == count
     assert not editor.permissions.filter(codename="view_sink").exists()
     assert {g.name for g in Group.objects.all()} >= {AUTHOR, EDITOR, OPERATOR}
+
+
+def test_the_admin_home_links_only_the_service_pages_a_role_may_open(objects):
+    pages = ("/admin/sink/", "/admin/report/", "/admin/breakers/", "/admin/reputation/checks/",
+             "/admin/reputation/headers/", "/healthz/detail")
+    for role, shown in ((EDITOR, ()), (OPERATOR, pages)):
+        client = Client()
+        client.force_login(_user(role))
+        home = client.get("/admin/").content.decode()
+        assert [p for p in pages if f'href="{p}"' in home] == list(shown), role
