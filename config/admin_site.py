@@ -7,9 +7,11 @@ was not verified by one (logged in some other way) is not let into the admin.
 
 from __future__ import annotations
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.utils.translation import gettext_lazy as _
 from django_otp import user_has_device
 from django_otp.admin import OTPAdminAuthenticationForm
 
@@ -19,6 +21,10 @@ def two_factor_required(user) -> bool:
 
 
 class LoginForm(OTPAdminAuthenticationForm):
+    otp_token = forms.CharField(required=False, label=_("Two-factor code (if you set one up)"),
+                                widget=forms.TextInput(attrs={"autocomplete": "one-time-code",
+                                                              "inputmode": "numeric"}))
+
     def clean(self):
         self.cleaned_data = AdminAuthenticationForm.clean(self)  # the password
         user = self.get_user()
