@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml
 migrate: install
 	$(PY) manage.py migrate --noinput
 
+# Debug mode is off by default; `make run` (a developer's machine) turns it on for
+# itself and the steps it runs first, unless DJANGO_DEBUG is set already.
+run: export DJANGO_DEBUG ?= true
 run: migrate
 	$(PY) manage.py ensure_admin
 	exec $(PY) manage.py runlocal

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import secrets
 import shutil
 import sys
 import tempfile
@@ -74,6 +75,8 @@ class Bench:
         os.environ["REDIS_URL"] = self.redis.url
         os.environ["DATA_DIR"] = str(self._tmp)
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        # Debug mode is off by default (as in production): a throwaway key for the run.
+        os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
         os.environ.setdefault("LOG_LEVEL", "WARNING")
         import django
 

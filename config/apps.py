@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig as DjangoAdminConfig
 
 
 class ConfigAppConfig(AppConfig):
@@ -7,3 +8,9 @@ class ConfigAppConfig(AppConfig):
     name = "config"
     label = "project"
     verbose_name = "Service"
+
+
+class AdminConfig(DjangoAdminConfig):
+    """The admin, on a site whose login asks for a TOTP code (config.admin_site)."""
+
+    default_site = "config.admin_site.AdminSite"

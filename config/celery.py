@@ -9,7 +9,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_ready, worker_shutdown
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -41,3 +41,19 @@ def _close_old_connections(**_kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_ready.connect
+def _report_health(sender, **_kwargs) -> None:
+    """Heartbeat and relay probes for /healthz/detail (config.health)."""
+    from config.health import worker_reporter_start
+
+    sender._health_stop = worker_reporter_start(
+        sender.hostname, list(sender.app.amqp.queues.consume_from))
+
+
+@worker_shutdown.connect
+def _stop_health(sender, **_kwargs) -> None:
+    from config.health import worker_reporter_stop
+
+    worker_reporter_stop(sender.hostname)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_FALSE = {"0", "false", "no", "off"}
 
 
 class ConfigError(ImproperlyConfigured):
@@ -41,7 +41,7 @@ def env_required(name: str, why: str) -> str:
 
 def env_bool(name: str, default: bool) -> bool:
     value = _raw(name)
-    if value is None:
+    if value is None or value == "":  # "FLAG=" (as .env.example lists it) keeps the default
         return default
     lowered = value.lower()
     if lowered in _TRUE:

@@ -1,9 +1,10 @@
 """Settings: every value comes from the environment through ``config.env``.
 
 Embedded defaults make ``make run`` work on a fresh machine (SQLite in the
-data folder, a Redis that the run command starts, the local SMTP sink). Set
-``DJANGO_DEBUG=false`` for production; then ``DJANGO_SECRET_KEY`` is
-required. ``.env.example`` lists every variable with its default.
+data folder, a Redis that the run command starts, the local SMTP sink).
+Debug mode is off unless ``DJANGO_DEBUG=true`` (``make run`` sets it for
+itself); off, ``DJANGO_SECRET_KEY`` is required. ``.env.example`` lists every
+variable with its default.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 from config.env import (
@@ -28,7 +30,8 @@ from config.env import (
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = env_path("DATA_DIR", BASE_DIR / "data")
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# --- Debug mode: off unless asked for (make run asks, for itself) ---
+DEBUG = env_bool("DJANGO_DEBUG", False)
 
 
 def _secret_key() -> str:
@@ -57,13 +60,16 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.AdminConfig",  # django.contrib.admin with the two-factor login (below)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "config.apps.ConfigAppConfig",
     "newsletter.apps.NewsletterConfig",
     "sending.apps.SendingConfig",
@@ -77,8 +83,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 if not DEBUG:  # in debug mode runserver serves static files itself
@@ -155,6 +163,25 @@ STORAGES = {
 MEDIA_ROOT = DATA_DIR / "media"
 
 LOGIN_URL = "admin:login"
+
+# --- Admin login: throttling (django-axes) and optional TOTP (django-otp) ---
+# After ADMIN_LOGIN_FAILURE_LIMIT failed logins for one username from one address,
+# that pair is locked out for ADMIN_LOGIN_COOLOFF_MINUTES (HTTP 429). The address
+# is the one newsletter.views.client_ip trusts (SIGNUP_TRUSTED_PROXIES).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 30, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "newsletter.views.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+# Admins who registered a TOTP device (Admin -> TOTP devices) must give its code
+# at login; with ADMIN_REQUIRE_2FA=true every admin must (config.admin_site).
+ADMIN_REQUIRE_2FA = env_bool("ADMIN_REQUIRE_2FA", False)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Postwarden")
 
 # Security defaults; TLS termination is the deployment's concern.
 SESSION_COOKIE_HTTPONLY = True

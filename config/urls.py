@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from config.health import healthz
+from config.health import healthz, healthz_detail
 from deliverability import breaker_views, tools_views
 from sending import report_views, sink_views
 from sending.metrics import metrics_view
@@ -12,9 +12,12 @@ admin.site.index_title = "Administration"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("healthz/detail", healthz_detail, name="healthz-detail"),
     path("metrics", metrics_view, name="metrics"),
-    path("admin/sink/", sink_views.sink_list, name="sink-list"),
-    path("admin/sink/<str:key>/", sink_views.sink_detail, name="sink-detail"),
+    # Every admin page: admin_view (login, staff, CSRF) here, its permission in the view.
+    path("admin/sink/", admin.site.admin_view(sink_views.sink_list), name="sink-list"),
+    path("admin/sink/<str:key>/", admin.site.admin_view(sink_views.sink_detail),
+         name="sink-detail"),
     path("admin/breakers/", admin.site.admin_view(breaker_views.breaker_list), name="breaker-list"),
     path("admin/breakers/action/", admin.site.admin_view(breaker_views.breaker_action),
          name="breaker-action"),

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 
 from django.contrib import admin, messages
+from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -53,6 +54,7 @@ def breaker_rows(breaker: Breaker) -> list[dict]:
     return rows
 
 
+@permission_required("deliverability.view_breakertransition", raise_exception=True)
 def breaker_list(request):
     context = {
         **admin.site.each_context(request),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth.decorators import permission_required
 from django.shortcuts import render
 
 from deliverability.identity import current_identity
@@ -20,6 +21,7 @@ class HeadersForm(forms.Form):
     )
 
 
+@permission_required("project.explain_headers", raise_exception=True)
 def explain_headers_view(request):
     form = HeadersForm(request.POST or None)
     result = text = None
@@ -31,6 +33,7 @@ def explain_headers_view(request):
     return render(request, "deliverability/explain_headers.html", context)
 
 
+@permission_required("project.run_preflight", raise_exception=True)
 def preflight_view(request):
     results = None
     if request.method == "POST":

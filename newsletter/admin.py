@@ -11,6 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import escape, format_html
 from django.utils.translation import gettext_lazy as _
 
+from config.roles import PREFERENCES_PAGE_PERMISSIONS
 from newsletter import links
 from newsletter.imports import subscribers_export_csv
 from newsletter.models import (
@@ -66,7 +67,10 @@ class MailingListAdmin(admin.ModelAdmin):
             _("Paste this into any page. It posts to this service, which applies the same "
               "limits, honeypot and double opt-in as the signup page."))
 
-    @admin.action(description=_("Export subscribers as CSV (one list)"))
+    def has_export_permission(self, request) -> bool:
+        return request.user.has_perm("project.export_subscribers")
+
+    @admin.action(description=_("Export subscribers as CSV (one list)"), permissions=["export"])
     def export_csv(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, _("Select exactly one list to export."), messages.ERROR)
@@ -102,6 +106,18 @@ class SubscriberAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # people sign up themselves or come in through an import
 
+    def get_fields(self, request, obj=None):
+        # The link is the subscriber's own credential: it exports, erases and changes
+        # subscriptions, so only someone allowed all three through the admin sees it.
+        fields = super().get_fields(request, obj)
+        if request.user.has_perms(PREFERENCES_PAGE_PERMISSIONS):
+            return fields
+        return [f for f in fields if f != "preferences_link"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f for f in super().get_readonly_fields(request, obj)
+                if f in self.get_fields(request, obj)]
+
     @admin.display(description=_("preference page"))
     def preferences_link(self, obj: Subscriber) -> str:
         return format_html('<a href="{}">{}</a>', links.preferences_url(obj.id),
@@ -129,7 +145,8 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description=_("Unsubscribe (recorded in the consent log)"))
+    @admin.action(description=_("Unsubscribe (recorded in the consent log)"),
+                  permissions=["change"])
     def unsubscribe(self, request, queryset):
         client = Client(ip=request.META.get("REMOTE_ADDR"), source=ConsentRecord.Source.ADMIN)
         count = sum(subscription_unsubscribe(subscription_id=s.id, client=client,

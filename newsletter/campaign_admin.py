@@ -333,6 +333,8 @@ NEEDS = {"test": "newsletter.change_campaign", "duplicate": "newsletter.add_camp
 
 
 def _action(model_admin: CampaignAdmin, request, pk: int):
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied  # before anything else: not even whether the campaign exists
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     campaign = get_object_or_404(Campaign, pk=pk)

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
@@ -12,8 +13,29 @@ from sending.models import (
 )
 
 
+class RelayForm(forms.ModelForm):
+    class Meta:
+        model = Relay
+        fields = ("name", "host", "port", "tls_mode", "verify_certificate", "username",
+                  "password_env", "helo_name", "source_address", "max_connections",
+                  "max_rate_per_s", "priority", "enabled")
+        help_texts = {"password_env": _(
+            "Where the password is: RELAY_PASSWORD_<NAME>, an environment variable or a "
+            "file of that name in RELAY_SECRETS_DIR. No other name is accepted.")}
+
+    def clean_password_env(self):
+        from sending.relays import RelaySecretError, password_name_check
+
+        name = (self.cleaned_data.get("password_env") or "").strip()
+        try:
+            return password_name_check(name)
+        except RelaySecretError as error:
+            raise forms.ValidationError(str(error)) from None
+
+
 class RelayInline(admin.TabularInline):
     model = Relay
+    form = RelayForm
     extra = 0
     fields = ("name", "host", "port", "tls_mode", "verify_certificate", "username",
               "password_env", "helo_name", "max_connections", "open_sessions",

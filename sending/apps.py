@@ -10,7 +10,10 @@ class SendingConfig(AppConfig):
         # are mailed to the operators, and our identity feeds its checks.
         from deliverability.identity import register_identity_provider
         from deliverability.signals import blocklist_checked, breaker_transitioned
-        from sending import bounce_receivers  # noqa: F401 - connects the bounce receiver
+        from sending import (
+            bounce_receivers,  # noqa: F401 - connects the bounce receiver
+            checks,  # noqa: F401 - registers the relay password checks
+        )
         from sending.alerts import blocklist_alert, breaker_alert
         from sending.identity import build_identity
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from django.contrib import admin
+from django.contrib.auth.decorators import permission_required
 from django.shortcuts import render
 
 from sending.report import daily_report, history
@@ -27,6 +28,7 @@ def _chart(series: list[dict]) -> dict:
     return {"bars": bars, "width": CHART_W, "height": CHART_H, "peak": peak}
 
 
+@permission_required("project.view_report", raise_exception=True)
 def report_view(request):
     try:
         day = datetime.strptime(request.GET.get("day", ""), "%Y-%m-%d").date()

@@ -2,6 +2,25 @@
 
 from django.db import migrations
 
+# The group as first shipped (frozen here; config.roles and project 0002 define it now).
+EDITOR_PERMISSIONS = [
+    "add_campaign", "change_campaign", "delete_campaign", "view_campaign", "schedule_campaign",
+    "add_layout", "change_layout", "view_layout",
+    "view_mailinglist", "view_subscriber", "view_subscription",
+]
+
+
+def _editor_group(apps):
+    from django.contrib.auth.management import create_permissions
+
+    config = apps.get_app_config("newsletter")
+    config.models_module = True  # historical registry: let create_permissions run
+    create_permissions(config, apps=apps, verbosity=0)
+    config.models_module = None
+    group, _ = apps.get_model("auth", "Group").objects.get_or_create(name="editor")
+    group.permissions.add(*apps.get_model("auth", "Permission").objects.filter(
+        content_type__app_label="newsletter", codename__in=EDITOR_PERMISSIONS))
+
 
 def forwards(apps, schema_editor):
     from newsletter.campaign_render import (
@@ -9,9 +28,8 @@ def forwards(apps, schema_editor):
         DEFAULT_LAYOUT_HTML,
         DEFAULT_LAYOUT_NAME,
     )
-    from newsletter.campaign_roles import editor_group_ensure
 
-    editor_group_ensure(apps)
+    _editor_group(apps)
     Layout = apps.get_model("newsletter", "Layout")
     if not Layout.objects.filter(is_default=True).exists():
         Layout.objects.get_or_create(

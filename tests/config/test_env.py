@@ -29,6 +29,14 @@ def test_bool_is_strict(monkeypatch):
         env.env_bool("FLAG", True)
 
 
+def test_an_empty_bool_keeps_its_default(monkeypatch):
+    """`DJANGO_SECURE_COOKIES=` as listed in .env.example (and passed whole by compose)
+    must not turn secure cookies off."""
+    monkeypatch.setenv("FLAG", "")
+    assert env.env_bool("FLAG", True) is True
+    assert env.env_bool("FLAG", False) is False
+
+
 def test_database_url_switches_engine(monkeypatch, tmp_path):
     monkeypatch.setenv("DB", "postgresql://someone@db.example:5433/news")
     config = env.database_config("DB", tmp_path / "x.sqlite3")

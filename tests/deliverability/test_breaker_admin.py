@@ -47,6 +47,12 @@ def test_operator_pauses_and_resumes_with_csrf(admin_user, breaker):
 def test_staff_without_the_permission_cannot_act(client, breaker):
     editor = User.objects.create_user("editor", password="x-long-password-1", is_staff=True)
     client.force_login(editor)
+    assert client.get(reverse("breaker-list")).status_code == 403  # not even the page
+    from django.contrib.auth.models import Permission
+
+    editor.user_permissions.add(Permission.objects.get(codename="view_breakertransition"))
+    editor = User.objects.get(pk=editor.pk)  # no cached permissions
+    client.force_login(editor)
     assert client.get(reverse("breaker-list")).status_code == 200
     response = client.post(reverse("breaker-action"),
                            {"action": "pause", "provider": "google", "pool": "bulk"})

@@ -31,9 +31,11 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
-def _healthz(port: int):
+def _healthz(port: int, path: str = "/healthz/detail"):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+                                     headers={"Authorization": "Bearer e2e-metrics-token"})
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
@@ -53,6 +55,7 @@ def test_make_run_starts_everything_and_stops_cleanly(tmp_path):
         "SINK_PORT": str(sink_port),
         "DEFAULT_RELAY_URL": f"smtp://127.0.0.1:{sink_port}",
         "ADMIN_PASSWORD": "a-test-password-123",
+        "METRICS_TOKEN": "e2e-metrics-token",
     })
     log = open(tmp_path / "run.log", "wb")
     make = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=ROOT, env=environment,
@@ -70,6 +73,7 @@ def test_make_run_starts_everything_and_stops_cleanly(tmp_path):
         assert status == 200, f"healthz {status} {body}\n{output[-3000:]}"
         assert all(check["ok"] for check in body["checks"].values())
         assert len(body["checks"]["workers"]["detail"]) == 3  # one worker per queue group
+        assert _healthz(port, "/healthz") == (200, {"ok": True})
         assert "a-test-password-123" not in output  # a given password is not echoed
         for prefix in ("web", "redis", "sink", "beat", "worker-bulk"):
             assert f"\n{prefix} " in output or output.startswith(prefix)

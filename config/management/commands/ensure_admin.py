@@ -25,12 +25,16 @@ class Command(BaseCommand):
                 "with the password from ADMIN_PASSWORD"
             ))
             return
-        # A generated password is shown once and kept (owner-only) in the data folder.
+        # A generated password goes into an owner-only file in the data folder, never
+        # to the output: in docker that output is the migrate container's log.
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
         path = settings.DATA_DIR / "initial-admin-password"
-        path.write_text(password + "\n")
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(password + "\n")
         path.chmod(0o600)
         self.stdout.write(self.style.SUCCESS(
             f"Created admin account: log in at {url} as {settings.ADMIN_USERNAME!r} "
-            f"with password {password!r} (also saved in {path}; change it after logging in)"
+            f"with the password in {path} (readable by its owner only; change the "
+            "password after logging in, then delete the file)"
         ))
