@@ -1,6 +1,7 @@
 """End-to-end bulk sending rate, against plain smtplib to the same sink.
 
-    python -m benchmarks.send [--recipients 20000] [--workers 2] [--profile N]
+    python -m benchmarks.send [--recipients 20000] [--workers 2] [--sink python|c]
+                              [--no-dkim] [--profile N]
 
 The real thing: PostgreSQL (``DATABASE_URL``; else SQLite), a private Redis,
 real subscribers in the newsletter tables, a mailing started through
@@ -9,6 +10,12 @@ queue, RSA-2048 DKIM, and an aiosmtpd sink in another process counting what it
 receives (by Message-ID, so duplicates and missing messages show). The ceiling,
 measured first in the same run: plain smtplib sending pre-built signed
 messages over 4 connections (4 processes) to the same sink.
+
+``--sink c`` puts Postfix's ``smtp-sink`` (C, Debian's postfix package, the
+binary alone) in place of the aiosmtpd sink, writing each message to a tmpfs
+folder, so that the engine rather than a Python sink on the same two cores is
+what is measured; Postfix's ``smtp-source`` then also gives the sink's own
+limit. ``--no-dkim`` sends unsigned, for comparison with peers that do not sign.
 
 ``--profile N`` instead sends N deliveries in this process under cProfile and
 prints the top functions (what to optimise), then exits.
@@ -27,7 +34,7 @@ import subprocess
 import sys
 import time
 
-from benchmarks import sink_counter
+from benchmarks import c_sink, sink_counter
 from benchmarks.harness import ROOT, Bench
 from config.redis_server import free_port
 
@@ -39,15 +46,6 @@ HTML = ("<html><body><h1>News for {{ subscriber.name|default:\"you\" }}</h1>"
 TEXT = ("Hello {{ subscriber.name }},\n\n"
         + "Paragraph of newsletter text. Lorem ipsum dolor sit amet, consectetur elit.\n" * 18
         + "\nUnsubscribe: {{ unsubscribe_url }}\n")
-
-
-def wait_for_count(client, key: str, expected: int, timeout: float) -> float:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if int(client.get(key) or 0) >= expected:
-            return time.monotonic()
-        time.sleep(0.02)
-    raise TimeoutError(f"{key} at {client.get(key)} of {expected} after {timeout}s")
 
 
 def cpu_seconds(pid: int, system: bool = True) -> float:
@@ -112,6 +110,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4,
                         help="sending threads (SMTP connections) per worker process")
     parser.add_argument("--profile", type=int, default=0)
+    parser.add_argument("--sink", choices=("python", "c"), default="python",
+                        help="python: the aiosmtpd counting sink; c: Postfix smtp-sink")
+    parser.add_argument("--no-dkim", action="store_true", help="send unsigned")
+    parser.add_argument("--peers", action="store_true",
+                        help="also measure django-post_office and a plain Django loop "
+                             "(installed into a throwaway venv) against the same sink")
     parser.add_argument("--keep-logs", action="store_true", help="print the workers' logs")
     args = parser.parse_args()
     n = args.recipients
@@ -120,20 +124,20 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
 
     with Bench("send") as bench:
-        import redis
-
         from sending import dkim
 
         dkim_dir = bench.tmp / "dkim"
-        dkim.generate_rsa_key(dkim_dir, "example.org", "pw1", bits=2048)
+        dkim_dir.mkdir()
+        if not args.no_dkim:
+            dkim.generate_rsa_key(dkim_dir, "example.org", "pw1", bits=2048)
         os.environ.update(DKIM_KEY_DIR=str(dkim_dir), SENDING_PROVIDER_RATE_PER_S="0",
                           BOUNCE_DOMAIN="bounce.example.org", SITE_URL="https://news.example.org")
         from sending import conf
 
         conf.reload()
         port = free_port()
-        sink = sink_counter.start(port, bench.redis.url)
-        client = redis.Redis.from_url(bench.redis.url)
+        sink = (c_sink.CSink(port) if args.sink == "c"
+                else sink_counter.CountingSink(port, bench.redis.url))
         workers: list[subprocess.Popen] = []
         try:
             from sending.models import Relay
@@ -199,17 +203,24 @@ def main() -> None:
                              b"Message-ID: <ceiling.", f"Message-ID: <c{i}.".encode(), 1))
                         for i in range(n)]
             chunks = [(port, messages[k::4]) for k in range(4)]
-            client.set("sink:count", 0)
+            sink.reset()
             sink_before = cpu_seconds(sink.pid)
             started = time.monotonic()
             with multiprocessing.get_context("fork").Pool(4) as processes:
                 processes.map(_ceiling_worker, chunks)
-            ceiling_s = wait_for_count(client, "sink:count", n, 120) - started
+            ceiling_s = sink.wait_for(n, 120) - started
             ceiling = n / ceiling_s
             bench.log(f"ceiling (smtplib, 4 connections): {ceiling:.0f} msgs/s; sink CPU per "
                       f"message {(cpu_seconds(sink.pid) - sink_before) / n * 1e6:.0f} us")
+            size = len(messages[0][1])
             del messages, chunks
-            client.delete("sink:count", "sink:ids")
+            sink.reset()
+            source_ceiling = None
+            if args.sink == "c":
+                source_ceiling = c_sink.source_ceiling(port, n, size)
+                bench.log(f"sink's own limit (Postfix smtp-source, 4 sessions, {size} bytes): "
+                          f"{source_ceiling:.0f} msgs/s")
+                sink.reset()
 
             env = {**bench.env, "LOG_LEVEL": "WARNING"}
             for k in range(args.workers):
@@ -231,7 +242,7 @@ def main() -> None:
             sink_before = cpu_seconds(sink.pid)
             started = time.monotonic()
             batches = deliveries_dispatch(mailing_id=mailing.id)
-            finished = wait_for_count(client, "sink:count", n, timeout=900)
+            finished = sink.wait_for(n, timeout=900)
             real_s = finished - started
             rate = n / real_s
             worker_cpu = sum(cpu_seconds(pid) - cpu for pid, cpu in cpu_before.items())
@@ -242,14 +253,36 @@ def main() -> None:
                       f"sink {sink_cpu / n * 1e6:.0f} us; "
                       f"load average {os.getloadavg()[0]:.1f}")
             time.sleep(0.5)
-            ids = client.hgetall("sink:ids")
-            duplicates = sum(1 for v in ids.values() if int(v) > 1)
+            ids = sink.message_ids()
+            duplicates = sum(1 for v in ids.values() if v > 1)
             expected = {d.encode() for d in mailing.deliveries.values_list("message_id",
                                                                             flat=True)}
             missing = n - len(expected & set(ids))
             from sending.models import Delivery
 
             not_sent = mailing.deliveries.exclude(state=Delivery.State.SENT).count()
+            for worker in workers:
+                worker.terminate()
+            peer_rates = {}
+            if args.peers:
+                from benchmarks import peers
+
+                key = dkim_dir / "example.org" / "pw1.pem"
+                if args.no_dkim:
+                    dkim.generate_rsa_key(bench.tmp / "peer-dkim", "example.org", "pw1")
+                    key = bench.tmp / "peer-dkim" / "example.org" / "pw1.pem"
+                peer_n = min(n, 5000)
+                peer_rates = {f"peer_{mode}_msgs_per_s": rate
+                              for mode, rate in peers.measure(port, sink, peer_n, key,
+                                                              bench.log).items()}
+                peer_rates["peer_messages"] = peer_n
+                signed = "post_office_dkim" if not args.no_dkim else "post_office"
+                peer_rates["vs_post_office_unsigned"] = round(
+                    rate / peer_rates["peer_post_office_msgs_per_s"], 2)
+                peer_rates["vs_post_office_like_for_like"] = round(
+                    rate / peer_rates[f"peer_{signed}_msgs_per_s"], 2)
+                peer_rates["vs_django_loop_dkim"] = round(
+                    rate / peer_rates["peer_django_loop_dkim_msgs_per_s"], 2)
         finally:
             for worker in workers:
                 worker.terminate()
@@ -261,12 +294,14 @@ def main() -> None:
                 for k in range(len(workers)):
                     print((bench.tmp / f"worker{k}.log").read_text()[-3000:])
         bench.report(recipients=n, workers=args.workers, threads_per_worker=args.threads,
-                     dkim="rsa-2048",
+                     dkim="none" if args.no_dkim else "rsa-2048", sink=args.sink,
                      msgs_per_s=round(rate, 1), ceiling_msgs_per_s=round(ceiling, 1),
+                     sink_limit_msgs_per_s=(round(source_ceiling, 1) if source_ceiling
+                                            else None),
                      ratio=round(rate / ceiling, 3), duplicates=duplicates, missing=missing,
                      worker_cpu_us_per_msg=round(worker_cpu / n * 1e6),
                      sink_cpu_us_per_msg=round(sink_cpu / n * 1e6),
-                     not_sent=not_sent)
+                     not_sent=not_sent, **peer_rates)
 
 
 if __name__ == "__main__":

@@ -117,3 +117,38 @@ def start(port: int, redis_url: str, key: str = "sink") -> subprocess.Popen:
 
 if __name__ == "__main__":
     main()
+
+
+class CountingSink:
+    """The aiosmtpd counting sink behind the same small interface as ``c_sink.CSink``."""
+
+    def __init__(self, port: int, redis_url: str, key: str = "sink"):
+        self.process = start(port, redis_url, key)
+        self.pid = self.process.pid
+        self.key = key
+        self.client = redis.Redis.from_url(redis_url)
+
+    def reset(self) -> None:
+        self.client.delete(f"{self.key}:count", f"{self.key}:ids")
+
+    def count(self) -> int:
+        return int(self.client.get(f"{self.key}:count") or 0)
+
+    def wait_for(self, expected: int, timeout: float) -> float:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.count() >= expected:
+                return time.monotonic()
+            time.sleep(0.02)
+        raise TimeoutError(f"{self.key}:count at {self.count()} of {expected} after {timeout}s")
+
+    def message_ids(self) -> Counter[bytes]:
+        return Counter({k: int(v) for k, v in self.client.hgetall(f"{self.key}:ids").items()})
+
+    def terminate(self) -> None:
+        self.process.terminate()
+
+    def wait(self, timeout: float) -> None:
+        self.process.wait(timeout)
