@@ -5,6 +5,10 @@ Public entry points (contract in DESIGN.md):
 - ``classify_message(raw: bytes) -> list[dict]``: one result per recipient a report
   names; ``[]`` for a message that is not a bounce, complaint or auto-reply.
 - ``classify_reply(code, text, ...) -> dict``: a synchronous SMTP answer.
+- ``classify_answer(code, text, provider=...) -> dict``: the one verdict on an SMTP
+  answer that sending, the breaker and the intake act on: ``classify_reply``'s keys
+  plus ``breaker_class``/``breaker_rule``, the breaker's class derived from the same
+  decision (never a class the kind contradicts).
 
 A *block* is a fact about the sender (reputation, policy, blocklist, rate) and
 never sets ``hard``; ``hard`` is only for an address that does not exist or moved.
@@ -75,6 +79,89 @@ def classify_reply(code: int | str | None, text: str | None, *, status: str | No
     except Exception:
         log.warning("reply classification failed", exc_info=True)
         return unknown_result()
+
+
+def classify_answer(code: int | str | None, text: str | None, provider: str = "", *,
+                    status: str | None = None, command: str | None = None,
+                    recipient: str | None = None) -> dict:
+    """One verdict on an SMTP answer: kind, reason, hard and the breaker class.
+
+    ``provider`` is the breaker's provider key (sending's MX rollup, e.g.
+    ``microsoft_365``); the classifier's provider rules are chosen from it. When the
+    rules can only say ``unknown``, the reply code class decides (``code_fallback``)."""
+    try:
+        code_i = int(str(code).strip()[:3])
+    except (TypeError, ValueError):
+        code_i = 0
+    result = classify_reply(code, text, status=status, command=command, recipient=recipient,
+                            provider=classifier_provider(provider) or None)
+    if result.get("kind") in (None, "", "unknown") and code_i:
+        fallback = code_fallback(code_i, str(text or ""))
+        result = {**result, "kind": fallback["kind"], "reason": fallback["reason"],
+                  "hard": fallback["hard"], "rule": "code-class"}
+    return with_breaker_class(result, provider, code_i)
+
+
+def with_breaker_class(result: dict, provider: str = "", code: int = 0) -> dict:
+    """``result`` with the breaker's class for it (``breaker_class``, ``breaker_rule``),
+    derived from its kind and reason: one decision for the classifier and the breaker."""
+    from deliverability.breaker.rules import classify as breaker_classify
+
+    if result.get("kind") in ("complaint", "auto_reply", "delivered", None, ""):
+        return {**result, "breaker_class": "", "breaker_rule": ""}
+    if not code:
+        smtp = str(result.get("smtp_code") or "")
+        status = str(result.get("status") or "")
+        code = int(smtp) if smtp.isdigit() else 554 if status.startswith("5") else \
+            451 if status else 554
+    try:
+        match = breaker_classify(provider or result.get("provider", ""), code,
+                                 str(result.get("diagnostic") or ""),
+                                 reason=result.get("reason", ""), kind=result.get("kind", ""))
+    except Exception:  # the breaker's rules unreadable: the verdict itself still stands
+        log.warning("breaker class failed", exc_info=True)
+        return {**result, "breaker_class": "", "breaker_rule": ""}
+    return {**result, "breaker_class": match.klass,
+            "breaker_rule": match.rule.id if match.rule else ""}
+
+
+# The breaker's provider keys (sending's MX rollup) that the classifier's rules name
+# otherwise: both Microsoft keys are Microsoft's texts.
+_PROVIDER_ALIASES = {"microsoft_consumer": "microsoft", "microsoft_365": "microsoft"}
+
+
+def classifier_provider(key: str) -> str:
+    """The classifier's provider name for a breaker provider key ("" if it has none)."""
+    if not key:
+        return ""
+    key = _PROVIDER_ALIASES.get(key, key)
+    return key if key in rules().provider_names else ""
+
+
+_STATUS_IN_TEXT = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_BLOCK_WORDS = re.compile(
+    r"block|blacklist|blocklist|spam|reputation|policy|denied|not allowed|rate|too many|"
+    r"throttl|rbl|spamhaus", re.IGNORECASE)
+
+
+def code_fallback(code: int, text: str) -> dict:
+    """Reply-code class rules (RFC 5321 4.2.1, RFC 3463 classes) for an answer the rules
+    leave unknown: 2xx delivered, x.7.x or sender-side words a block, 5.1.x a bad
+    address, other 4xx/5xx soft."""
+    m = _STATUS_IN_TEXT.search(text or "")
+    status = ".".join(m.groups()) if m else ""
+    if 200 <= code < 300:
+        kind, reason = "delivered", "delivered"
+    elif status.startswith(("4.7.", "5.7.")) or _BLOCK_WORDS.search(text or ""):
+        kind, reason = "block", "blocked"
+    elif code >= 500 and status.startswith("5.1."):
+        kind, reason = "hard", "userunknown"
+    elif code >= 400:
+        kind, reason = "soft", "undefined"
+    else:
+        kind, reason = "unknown", "undefined"
+    return {"kind": kind, "reason": reason, "status": status, "smtp_code": str(code),
+            "hard": kind == "hard", "diagnostic": text, "provider": ""}
 
 
 def unknown_result(recipient: str = "", diagnostic: str = "") -> dict:

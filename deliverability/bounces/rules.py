@@ -100,6 +100,10 @@ class RuleSet:
     always: dict[tuple, tuple[int, ...]] = field(default_factory=dict)  # cache
     notice_rules: dict[str, tuple[Rule, ...]] = field(default_factory=dict)  # by provider
 
+    @property
+    def provider_names(self) -> frozenset[str]:
+        return frozenset(name for name, _, _ in self.providers)
+
     def match_notice(self, text: str, provider: str) -> Rule | None:
         """A provider's own statement in the notice (``notice = true`` rules), which
         outranks the reply it quotes. ``text`` is lower-cased."""

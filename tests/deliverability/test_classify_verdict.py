@@ -1,0 +1,58 @@
+"""One verdict per answer: the classifier's kind and the breaker's class agree.
+
+Reply texts are the providers' own, as documented (sources beside each vector)."""
+
+import pytest
+
+from deliverability.breaker.rules import KIND_CLASSES, classify
+from deliverability.classify import classify_answer
+
+VECTORS = [
+    # Outlook.com: "550 5.5.0 Requested action not taken: mailbox unavailable" is the
+    # reply for a recipient that does not exist (learn.microsoft.com, Exchange Online
+    # NDR 5.1.1/5.5.0 "RESOLVER.ADR.RecipNotFound" family; research section 8).
+    ("microsoft_consumer", 550, "5.5.0 Requested action not taken: mailbox unavailable",
+     "hard", "recipient_hard"),
+    # Microsoft block list (S3150), research section 8.
+    ("microsoft_consumer", 550, "5.7.1 Unfortunately, messages from [192.0.2.25] weren't sent. "
+     "Please contact your Internet service provider since part of their network is on our "
+     "block list (S3150).", "block", "block"),
+    # Google, support.google.com/mail/answer/3726730.
+    ("google", 550, "5.1.1 The email account that you tried to reach does not exist.",
+     "hard", "recipient_hard"),
+    ("google", 421, "4.7.28 Our system has detected an unusual rate of unsolicited mail "
+     "originating from your IP address.", "block", "throttle"),
+    ("google", 452, "4.2.2 The email account that you tried to reach is over quota.",
+     "soft", "recipient_soft"),
+    # Yahoo Sender Hub "SMTP Error Codes".
+    ("yahoo", 421, "4.7.0 [TSS04] Messages from 192.0.2.25 temporarily deferred due to "
+     "unexpected volume or user complaints", "block", "reputation"),
+    # RFC 3463 alone: 5.1.1 is a bad destination mailbox; 4.4.1 no answer from host.
+    ("", 550, "5.1.1 <a@example.org>: Recipient address rejected", "hard", "recipient_hard"),
+    ("", 451, "4.4.1 Connection timed out", "soft", None),
+]
+
+
+@pytest.mark.parametrize(("provider", "code", "text", "kind", "klass"), VECTORS)
+def test_one_verdict(provider, code, text, kind, klass):
+    v = classify_answer(code, text, provider)
+    assert v["kind"] == kind
+    if klass:
+        assert v["breaker_class"] == klass
+    allowed = KIND_CLASSES.get(v["kind"])
+    assert allowed is None or v["breaker_class"] in allowed
+    # the breaker, told only the verdict's reason (as sending and the intake tell it),
+    # reaches the same class
+    assert classify(provider, code, text, reason=v["reason"]).klass == v["breaker_class"]
+    # and asked with nothing, it asks the classifier: the same class again
+    assert classify(provider, code, text).klass == v["breaker_class"]
+
+
+def test_record_smtp_answers_returns_the_verdict(db):
+    from deliverability.answers import SmtpAnswer, record_smtp_answers
+
+    [result] = record_smtp_answers([SmtpAnswer(None, "gone@example.org", "microsoft_consumer",
+                                               "bulk", "", 550,
+                                               "5.5.0 Requested action not taken: mailbox "
+                                               "unavailable")])
+    assert (result["kind"], result["breaker_class"]) == ("hard", "recipient_hard")
