@@ -220,14 +220,21 @@ def decide(rs: RuleSet, f: Failure, report: Report | None, provider: str) -> tup
     diag = f.diagnostic
     low = diag.lower()
     found = rs.gate.present(low)
-    rule = rs.match(diag, f.status, f.smtp_code, f.command, provider, found=found, lowered=low)
+    # RFC 3463: the status's class and subject bound what a generic text may say
+    kinds = rs.kinds_for_status(f.status)
+    if kinds is not None and f.smtp_code and f.status not in diag:
+        # the remote gave a bare reply code; the status is the reporting MTA's mapping
+        # of it (RFC 3464 2.3.4), too coarse to overrule the remote's own words
+        kinds = None
+    rule = rs.match(diag, f.status, f.smtp_code, f.command, provider, found=found, lowered=low,
+                    kinds=kinds)
     if rule is not None:
         return rule.reason, rule.id
     by_status = rs.status_reason(f.status)
     if by_status and by_status not in VAGUE_STATUS_REASONS:
         return by_status, "status"
     rule = rs.match(diag, f.status, f.smtp_code, f.command, provider, weak=True, found=found,
-                    lowered=low)
+                    lowered=low, kinds=kinds)
     if rule is not None:
         return rule.reason, rule.id
     if by_status:
@@ -241,7 +248,7 @@ def decide(rs: RuleSet, f: Failure, report: Report | None, provider: str) -> tup
         found = rs.gate.present(low)
         for weak in (False, True):
             rule = rs.match(context, f.status, f.smtp_code, f.command, provider,
-                            context=True, weak=weak, found=found, lowered=low)
+                            context=True, weak=weak, found=found, lowered=low, kinds=kinds)
             if rule is not None:
                 return rule.reason, rule.id + "/context"
     if f.command == "MAIL":

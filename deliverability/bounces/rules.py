@@ -99,6 +99,8 @@ class RuleSet:
     triggered: dict[bool, dict[str, tuple[int, ...]]] = field(default_factory=dict)
     always: dict[tuple, tuple[int, ...]] = field(default_factory=dict)  # cache
     notice_rules: dict[str, tuple[Rule, ...]] = field(default_factory=dict)  # by provider
+    # RFC 3463 subject -> kinds a generic text rule may give under it ([status_kinds])
+    status_kinds: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def provider_names(self) -> frozenset[str]:
@@ -125,7 +127,7 @@ class RuleSet:
 
     def match(self, diagnostic: str, status: str, code: str, command: str, provider: str,
               context: bool = False, weak: bool = False, found: frozenset[str] | None = None,
-              lowered: str | None = None) -> Rule | None:
+              lowered: str | None = None, kinds: frozenset[str] | None = None) -> Rule | None:
         """First rule whose conditions hold. ``found`` is ``self.gate.present(lowered)``
         when the caller already has it (the same text is often tried against both rule
         groups), ``lowered`` the lower-cased diagnostic.
@@ -150,6 +152,9 @@ class RuleSet:
             rule = group[i]
             if rule.providers and provider not in rule.providers:
                 continue
+            if kinds is not None and not rule.providers and rule.status is None \
+                    and self.kinds.get(rule.reason) not in kinds:
+                continue  # the status's subject says otherwise; only a provider's text may
             if context and not (rule.context and rule.pattern):
                 continue
             if rule.status is not None and not rule.status.search(status):
@@ -162,6 +167,16 @@ class RuleSet:
                 continue
             return rule
         return None
+
+    def kinds_for_status(self, status: str) -> frozenset[str] | None:
+        """The kinds that the enhanced status's class and subject leave to a generic
+        text rule (None: any). ``5.1.1`` -> ``x.1.1`` -> ``x.1``."""
+        if not status or not self.status_kinds:
+            return None
+        _, _, rest = status.partition(".")
+        sub = rest.partition(".")[0]
+        return (self.status_kinds.get(status) or self.status_kinds.get("x." + rest)
+                or self.status_kinds.get("x." + sub))
 
     def status_reason(self, status: str) -> str:
         """Reason implied by an enhanced status code alone (RFC 3463 subjects)."""
@@ -327,7 +342,8 @@ def build(data: dict) -> RuleSet:
                    rules=strong, weak=weak, status_map=dict(data.get("status", {})),
                    providers=providers, gate=Gate(words), provider_gate=provider_gate,
                    untriggered=untriggered, triggered=triggered,
-                   notice_rules=_notice_rules(rules))
+                   notice_rules=_notice_rules(rules),
+                   status_kinds={k: frozenset(v) for k, v in data.get("status_kinds", {}).items()})
 
 
 def _notice_rules(rules: list[Rule]) -> dict[str, tuple[Rule, ...]]:

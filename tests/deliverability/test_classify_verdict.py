@@ -56,3 +56,32 @@ def test_record_smtp_answers_returns_the_verdict(db):
                                                "5.5.0 Requested action not taken: mailbox "
                                                "unavailable")])
     assert (result["kind"], result["breaker_class"]) == ("hard", "recipient_hard")
+
+
+# Structure before words (RFC 3463 section 3): a generic text cannot take a reply out of
+# what its enhanced status says; a provider's documented text can.
+STATUS_FIRST = [
+    # X.1.1 bad destination mailbox: "filtered" words do not make it a block
+    (550, "5.1.1 <reader@example.org>... message filtered", "hard", "userunknown"),
+    # X.7.1 policy: "Recipient address rejected: Access denied" is Postfix's access(5)
+    # REJECT (postfix.org/access.5.html), a policy verdict, never a bad address
+    (554, "5.7.1 <reader@example.org>: Recipient address rejected: Access denied", "block",
+     "blocked"),
+    # X.1.8 bad sender's system address (Sendmail's own wording, srvrsmtp.c)
+    (553, "5.1.8 <news@example.com>... Domain of sender address news@example.com does not "
+     "exist", "block", "rejected"),
+    # Microsoft documents both: 5.4.1 DBEB is a recipient not in the directory ...
+    (550, "5.4.1 Recipient address rejected: Access denied. AS(201806281)", "hard",
+     "userunknown"),
+    # ... and 5.1.90 the sender's daily recipient limit (a block stated with 5.1.x)
+    (550, "5.1.90 Your message can't be sent because you've reached your daily limit for "
+     "message recipients.", "block", "ratelimited"),
+]
+
+
+@pytest.mark.parametrize(("code", "text", "kind", "reason"), STATUS_FIRST)
+def test_status_before_words(code, text, kind, reason):
+    from deliverability.classify import classify_reply
+
+    r = classify_reply(code, text)
+    assert (r["kind"], r["reason"]) == (kind, reason)
