@@ -185,6 +185,9 @@ def _result(rs: RuleSet, f: Failure, report: Report | None, provider: str | None
         kind = "soft"
     if kind == "block":
         hard = False  # a fact about the sender never condemns the address
+    if f.action == "delayed" and kind == "hard":
+        # RFC 3464 2.3.3: delayed means still being retried; nothing is final yet
+        kind, hard = "soft", False
     out = {
         "recipient": f.recipient.lower(),
         "kind": kind,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 
-from . import mime, textscan
+from . import arf, mime, textscan
 from .dsn import clean_address, normal_status, parse_fields, strip_type
 from .model import Failure, Report
 
@@ -54,16 +54,28 @@ _BOUNCE_SUBJECT = re.compile(
     r"\u30e1\u30fc\u30eb\u30a8\u30e9\u30fc|\u914d\u4fe1\u30a8\u30e9\u30fc|"
     r"\u304a\u5c4a\u3051\u3067\u304d\u307e\u305b\u3093\u3067\u3057\u305f|"
     r"\u8fd4\u4fe1|\u9001\u4fe1\u30a8\u30e9\u30fc|\u30a8\u30e9\u30fc|\u5c4a\u304b", re.I)
+# Subjects that auto-responders put first (Exchange/Outlook "Automatic reply:",
+# "Out of Office:", Gmail/vacation(1) "Auto:", Domino "AUTO:", and their translations).
 _AUTOREPLY_SUBJECT = re.compile(
     r"^\s*(?:auto(?:matic)?[ \-_]?(?:reply|response|answer|antwort)|auto:|autoreply|"
     r"out of (?:the )?office|on vacation|vacation|away from|abwesenheit|"
     r"r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica|autosvar|"
-    r"automatisch(?:e)? antwort|absence|I am (?:out|away))", re.I)
+    r"automatisch(?:e)? antwort|absence|I am (?:out|away)|automatische (?:antwort|reactie)|"
+    r"fuera de (?:la )?oficina|ausente|fuori (?:sede|ufficio)|afwezig|niet aanwezig|"
+    r"poza biurem|odpowied[zź] automatyczna|automaattinen vastaus|automatick[áa] odpov[ěe]d|"
+    r"\u4e0d\u5728|\u81ea\u52d5\u5fdc\u7b54|\u81ea\u52a8\u56de\u590d)", re.I)
+# What a vacation / out-of-office text says, in the languages auto-responders ship with.
 _AUTOREPLY_BODY = re.compile(
     r"out of (?:the )?office|on vacation|away from (?:my|the) (?:desk|office)|"
     r"will be (?:out|away|traveling|travelling|back)|limited access to (?:e-?mail|my)|"
-    r"I am (?:currently )?(?:out|away|on leave)|auto(?:matic)?[ -]?reply|"
-    r"will respond .{0,40}(?:return|when I)|only sleeping|abwesend", re.I)
+    r"I am (?:currently )?(?:out|away|on (?:\w+ )?leave|on holiday)|auto(?:matic)?[ -]?reply|"
+    r"will respond .{0,40}(?:return|when I)|only sleeping|on (?:annual |parental )?leave|"
+    r"abwesend|nicht im (?:b[üu]ro|hause|haus)|au[ßs]er haus|im urlaub|in urlaub|"
+    r"bin (?:ab|bis|vom) .{0,60}(?:nicht erreichbar|abwesend|nicht im)|automatische antwort|"
+    r"absente? (?:du bureau|jusqu|du \d)|je suis absente?|en cong[ée]s?|hors du bureau|"
+    r"de retour (?:le|au|lundi|mardi|mercredi|jeudi|vendredi)|r[ée]ponse automatique|"
+    r"fuera de (?:la )?oficina|estar[ée] ausente|de vacaciones|fuori (?:sede|ufficio)|"
+    r"sar[òo] assente|in ferie|niet op kantoor|afwezig|met vakantie", re.I)
 _X_FAILED = ("x-failed-recipients", "x-failed-recipient")
 _NESTED_REPORT = re.compile(r"^content-type:[ \t]*multipart/report", re.I | re.M)
 _DSN_FIELD = re.compile(r"^(?:final|original)-recipient[ \t]*:", re.I | re.M)
@@ -161,16 +173,24 @@ def read(raw: bytes, depth: int = 0) -> Report:
             return report
     _, params = mime.content_type(headers.get("content-type"))
     if "x-hmxmroriginalrecipient:" in report.original[:4000].lower():
-        _read_jmrp(report)
+        arf.read_jmrp(report)
         return report
-    if feedback or params.get("report-type", "").lower() == "feedback-report":
-        _read_arf(report, "\n".join(feedback))
+    if feedback or params.get("report-type", "").lower() == "feedback-report" or \
+            (originals and arf.has_nested(root)):
+        arf.read(report, root)
+        if not report.failures and params.get("report-type", "").lower() == "feedback-report":
+            # a report without its machine-readable part (early FBL layouts)
+            arf.read(report, mime.Part("multipart/report", {}, "", [
+                mime.Part("message/feedback-report", {}, ""),
+                mime.Part("message/rfc822", {}, report.original)]))
         if report.failures:
             return report
     if statuses or _DSN_FIELD.search(notice):
         _read_dsn(report, "\n".join(statuses) or notice)
         if report.failures:
             return report
+    if _rfc3834_reply(report):
+        return report
     if _looks_like_bounce(report):
         _read_text(report)
         if depth == 0 and not any(f.recipient for f in report.failures) and \
@@ -189,34 +209,6 @@ def read(raw: bytes, depth: int = 0) -> Report:
 
 
 # --------------------------------------------------------------------------- formats
-
-def _read_arf(report: Report, fields_text: str) -> None:
-    fields = mime.parse_headers(fields_text.strip("\n"))
-    ftype = fields.get("feedback-type", "abuse").split()[0].lower() if fields else "abuse"
-    rcpts = [clean_address(v) for k, v in fields.items() if k in ("original-rcpt-to",)]
-    if not rcpts and report.original:
-        orig_head, _ = mime.split_head_body(report.original.lstrip("\n"))
-        to = mime.parse_headers(orig_head).get("to", "")
-        rcpts = [a for a in textscan.addresses(mime.decode_words(to))][:1]
-    if not rcpts:
-        rcpts = [""]
-    for rcpt in rcpts:
-        report.failures.append(Failure(
-            recipient=rcpt, reason="feedback", feedback_type=ftype,
-            diagnostic=textscan.squash(report.notice)[:500],
-            remote_mta=fields.get("reported-domain", "") if fields else ""))
-    report.form = "arf"
-
-
-def _read_jmrp(report: Report) -> None:
-    """Microsoft JMRP complaints: the reported message carries X-HmXmrOriginalRecipient."""
-    head, _ = mime.split_head_body(report.original.lstrip("\n"))
-    fields = mime.parse_headers(head)
-    rcpt = clean_address(fields.get("x-hmxmroriginalrecipient", ""))
-    report.failures.append(Failure(recipient=rcpt, reason="feedback", feedback_type="abuse",
-                                   diagnostic=textscan.squash(report.subject)))
-    report.form = "arf"
-
 
 # PowerMTA adds X-PowerMTA-BounceCategory to each DSN recipient group (PowerMTA
 # User's Guide, "Bounce categories"); only the unambiguous categories are used.
@@ -521,6 +513,34 @@ def _is_daemon_addr(addr: str) -> bool:
     return local in ("mailer-daemon", "mailer_daemon", "maildaemon")
 
 
+# RFC 3834 section 5: "Auto-Submitted: auto-replied" marks a response an automatic
+# responder generated; some responders mark theirs with their own headers instead.
+# A delivery report also carries it (RFC 3464 reports are auto-replied), so it counts
+# only from a sender that is not the mail system and when no bounce layout applies.
+_MAIL_SYSTEM = re.compile(r"mailer[-_]?daemon|postmaster|mail delivery|mail system", re.I)
+
+
+def _rfc3834_reply(report: Report) -> bool:
+    h = report.headers
+    auto = h.get("auto-submitted", "").lower()
+    marked = ("auto-replied" in auto or "x-autoreply" in h or "x-autorespond" in h
+              or h.get("precedence", "").lower() == "auto_reply")
+    if not marked or any(k in h for k in _X_FAILED) or _MAIL_SYSTEM.search(h.get("from", "")):
+        return False
+    if _is_optout(report):  # a mail client's unsubscribe mail, sent automatically
+        return False
+    if _BOUNCE_SUBJECT.search(report.subject) and not _AUTOREPLY_SUBJECT.search(report.subject):
+        return False
+    if _TEXT_FAILURE.search(report.notice[:2000]) and \
+            not _AUTOREPLY_BODY.search(report.notice[:2000]):
+        return False
+    rcpt = report.sender or _addr_of(h.get("reply-to", ""))
+    report.failures.append(Failure(recipient=rcpt, reason="vacation",
+                                   diagnostic=textscan.squash(report.notice)[:300]))
+    report.form = "autoreply"
+    return True
+
+
 def _read_autoreply(report: Report) -> bool:
     h = report.headers
     auto = h.get("auto-submitted", "").lower()
@@ -542,9 +562,14 @@ def _read_autoreply(report: Report) -> bool:
 _OPTOUT = re.compile(r"sent this (?:e-?mail|message) to unsubscribe|unsubscribe request", re.I)
 
 
+def _is_optout(report: Report) -> bool:
+    return report.subject.strip().lower() == "unsubscribe" or \
+        bool(_OPTOUT.search(report.notice[:500]))
+
+
 def _read_optout(report: Report) -> None:
     """Mail clients' one-click unsubscribe mails (Apple Mail) are opt-out feedback."""
-    if report.subject.strip().lower() == "unsubscribe" or _OPTOUT.search(report.notice[:500]):
+    if _is_optout(report):
         report.failures.append(Failure(recipient=report.sender, reason="feedback",
                                        feedback_type="opt-out",
                                        diagnostic=textscan.squash(report.notice)[:300]))

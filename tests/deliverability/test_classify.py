@@ -46,6 +46,28 @@ MESSAGES = {
         ("strict@example.com", "block", "policyviolation", False, "5.7.1"),
         ("left.us@example.org", "hard", "userunknown", True, "5.1.1"),
         ("reader@unresolved.example.net", "soft", "networkerror", False, "4.4.3")],
+    # several feedback reports in one message (RFC 5965), every Feedback-Type kept
+    "arf_three_reports_digest.eml": [
+        ("first.reader@example.net", "complaint", "feedback", False, ""),
+        ("second.reader@example.net", "complaint", "feedback", False, ""),
+        ("third.reader@example.org", "complaint", "feedback", False, "")],
+    "arf_two_parts_not_spam.eml": [
+        ("kept@example.net", "complaint", "feedback", False, ""),
+        ("also.kept@example.net", "complaint", "feedback", False, ""),
+        ("hidden.reader@example.org", "complaint", "feedback", False, "")],
+    # RFC 3464 actions: delivered/relayed/expanded are no failure, delayed never final
+    "rfc3464_delivered_and_failed.eml": [
+        ("arrived@example.net", "delivered", "delivered", False, "2.0.0"),
+        ("gone@example.net", "hard", "userunknown", True, "5.1.1")],
+    "rfc3464_relayed_expanded_delayed.eml": [
+        ("relayed@example.org", "delivered", "delivered", False, "2.0.0"),
+        ("list@example.org", "delivered", "delivered", False, "2.0.0"),
+        ("slow@example.com", "soft", "expired", False, "4.4.1"),
+        ("not.yet@example.com", "soft", "expired", False, "4.1.1")],
+    # RFC 3834 auto-replies in English, German and French
+    "rfc3834_vacation_en_leave.eml": [("grace@example.org", "auto_reply", "vacation", False, "")],
+    "rfc3834_vacation_de.eml": [("hanna@example.net", "auto_reply", "vacation", False, "")],
+    "rfc3834_vacation_fr.eml": [("camille@example.com", "auto_reply", "vacation", False, "")],
     "exim_two_failed_one_without_code.eml": [
         ("quiet@example.org", "soft", "suspend", False, ""),
         ("gone@example.net", "hard", "userunknown", True, "5.1.1")],
@@ -66,6 +88,19 @@ def test_fixture(name):
 
 def test_every_fixture_is_in_the_table():
     assert {p.name for p in FIXTURES.glob("*.eml")} == set(MESSAGES)
+
+
+def test_feedback_types_kept_per_report():
+    results = classify_message((FIXTURES / "arf_three_reports_digest.eml").read_bytes())
+    assert [r["feedback_type"] for r in results] == ["abuse", "fraud", "virus"]
+    results = classify_message((FIXTURES / "arf_two_parts_not_spam.eml").read_bytes())
+    assert [r["feedback_type"] for r in results] == ["not-spam", "not-spam", "other"]
+
+
+def test_delay_notice_is_never_hard():
+    results = classify_message((FIXTURES / "rfc3464_relayed_expanded_delayed.eml").read_bytes())
+    assert [r["action"] for r in results] == ["relayed", "expanded", "delayed", "delayed"]
+    assert not any(r["hard"] for r in results)
 
 
 def test_original_recipient_kept_when_it_differs():
