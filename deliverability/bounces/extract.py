@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 
-from . import arf, mime, textscan
+from . import arf, layouts, mime, textscan
 from .dsn import clean_address, normal_status, parse_fields, strip_type
 from .model import Failure, Report
 
@@ -190,6 +190,8 @@ def read(raw: bytes, depth: int = 0) -> Report:
         if report.failures:
             return report
     if _rfc3834_reply(report):
+        return report
+    if layouts.read(report):  # a vendor's own layout, read by its format
         return report
     if _looks_like_bounce(report):
         _read_text(report)

@@ -68,6 +68,15 @@ MESSAGES = {
     "rfc3834_vacation_en_leave.eml": [("grace@example.org", "auto_reply", "vacation", False, "")],
     "rfc3834_vacation_de.eml": [("hanna@example.net", "auto_reply", "vacation", False, "")],
     "rfc3834_vacation_fr.eml": [("camille@example.com", "auto_reply", "vacation", False, "")],
+    # vendor layouts, each read by its own parser (deliverability/bounces/layouts)
+    "dma_rcpt_mailbox_unavailable.eml": [("gone.box@example.org", "hard", "userunknown", True,
+                                          "")],
+    "messagingserver_text_only.eml": [("reader@example.net", "hard", "userunknown", True, "")],
+    "imail_unknown_user.eml": [("gone.reader@example.org", "hard", "userunknown", True, "")],
+    "interscan_rcpt_transcript.eml": [("gone@example.jp", "hard", "userunknown", True, "")],
+    "surfcontrol_no_such_user.eml": [("nobody@example.com", "hard", "userunknown", True, "")],
+    "verizon_no_valid_recipients.eml": [("5550100@vzwpix.com", "hard", "userunknown", True, "")],
+    "fml_not_member.eml": [("readers@lists.example.org", "block", "rejected", False, "")],
     "exim_two_failed_one_without_code.eml": [
         ("quiet@example.org", "soft", "suspend", False, ""),
         ("gone@example.net", "hard", "userunknown", True, "5.1.1")],
@@ -101,6 +110,23 @@ def test_delay_notice_is_never_hard():
     results = classify_message((FIXTURES / "rfc3464_relayed_expanded_delayed.eml").read_bytes())
     assert [r["action"] for r in results] == ["relayed", "expanded", "delayed", "delayed"]
     assert not any(r["hard"] for r in results)
+
+
+@pytest.mark.parametrize(("name", "layout"), [
+    ("dma_rcpt_mailbox_unavailable.eml", "dma"), ("messagingserver_text_only.eml",
+                                                  "messagingserver"),
+    ("imail_unknown_user.eml", "imail"), ("interscan_rcpt_transcript.eml", "interscan"),
+    ("surfcontrol_no_such_user.eml", "surfcontrol"),
+    ("verizon_no_valid_recipients.eml", "verizon"), ("fml_not_member.eml", "fml")])
+def test_vendor_layout_reads_its_own_format(name, layout):
+    from deliverability.bounces import extract
+
+    assert extract.read((FIXTURES / name).read_bytes()).form == f"layout:{layout}"
+
+
+def test_messaging_server_keeps_the_original_address():
+    [r] = classify_message((FIXTURES / "messagingserver_text_only.eml").read_bytes())
+    assert r["original_recipient"] == "alias.reader@example.net"
 
 
 def test_original_recipient_kept_when_it_differs():
