@@ -304,6 +304,9 @@ def build(data: dict) -> RuleSet:
     rules = []
     for n, r in enumerate(data.get("rule", [])):
         where = f"rule {r.get('id', n)}"
+        if not str(r.get("source", "")).strip():
+            # a rule says what it is written from (RFC, provider page, MTA format)
+            raise ValueError(f"{where}: no source")
         pats = r.get("patterns")
         pattern = r.get("pattern")
         if pats:
