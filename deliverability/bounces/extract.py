@@ -323,7 +323,7 @@ def recipient_starts(notice: str, known: set[str]) -> list[tuple[int, str]]:
             if addr:
                 found[m.start()] = addr
     for m in _BLOCK_START.finditer(notice):
-        addr = m.group("a").lower()
+        addr = clean_recipient(m.group("a"))
         if addr in known:
             found.setdefault(m.start(), addr)
     return sorted(found.items())
@@ -391,12 +391,25 @@ _REPLY_LINE = re.compile(r"^[ \t]*[45]\d\d[ \-](?:[45]\.\d{1,3}\.\d{1,3} )?[^\n]
 # The notice itself says the failure is final: Exim "This is a permanent error.",
 # Sendmail "The following addresses had permanent fatal errors".
 _PERMANENT_NOTICE = re.compile(r"this is a permanent error|permanent fatal errors?\b", re.I)
+# A sentence or field that names the failed recipient: "could not be delivered to X",
+# "Recipient: X", "Delivery to: X", "Failed recipient: 'X'", a transcript's "RCPT TO:<X>".
+# The address may sit in angle brackets or quotes (a leading ' is stripped after).
 _SENTENCE_RCPT = re.compile(
     r"(?:delivering your (?:mail|message) to|(?:could not|couldn't|can ?not|cannot|unable to) "
     r"(?:be )?deliver(?:ed)?(?: your message| the message| this message)?(?: to)?:?|"
-    r"delivery to|message to|recipient:?|recipients?:|address(?:es)?:|userid:|rcpt to:?|"
-    r"addressed to|destinataire|for)\s*<?(?P<a>" + textscan.ADDRESS.pattern + r")>?",
+    r"delivery to|message to|(?:failed |original |intended )?recipient(?:\(s\))?:?|"
+    r"recipients?:|address(?:es)?:|userid:|rcpt to:?|"
+    r"addressed to|destinataire|\bto:|for)[ \t]*:?[ \t]*[<\"']*(?P<a>"
+    + textscan.ADDRESS.pattern + r")[>\"']?",
     re.I)
+# Role addresses a notice names for help, not as the failed recipient.
+_ROLE = frozenset({"postmaster", "abuse", "hostmaster", "webmaster", "noreply", "no-reply",
+                   "helpdesk", "support"})
+
+
+def clean_recipient(addr: str) -> str:
+    """An address read from free text, without the quotes and punctuation around it."""
+    return addr.strip().strip("<>").lstrip("'\"`").rstrip("'\".,;:>)").lower()
 
 
 def _read_text(report: Report) -> None:
@@ -416,7 +429,7 @@ def _read_text(report: Report) -> None:
     before: dict[str, list[str]] = {}
     for line in lines:
         m = _BLOCK_START.match(line)
-        addr = m.group("a").lower() if m else ""
+        addr = clean_recipient(m.group("a")) if m else ""
         if m and addr != report.sender and not _is_daemon_addr(addr):
             transcript = _TRANSCRIPT_RCPT.match(line) is not None
             if addr in order:
@@ -454,12 +467,16 @@ def _read_text(report: Report) -> None:
             pending.append(line)
         elif current is not None and len(current) < 40:
             current.append(line)
-    if not blocks:
+    if all(a.split("@", 1)[0] in _ROLE for a, _ in blocks):
+        # nothing but help addresses at line starts: the sentences say who failed
         for m in _SENTENCE_RCPT.finditer(notice):
-            addr = m.group("a").lower()
+            addr = clean_recipient(m.group("a"))
             if addr not in own and not _is_daemon_addr(addr) and addr not in order:
                 order[addr] = len(blocks)
-                blocks.append((addr, [notice[m.end() : m.end() + 1500]]))
+                # the sentence itself stays in: ">>> RCPT TO:<x>" names the command
+                line = notice.rfind("\n", 0, m.start()) + 1
+                blocks.append((addr, [notice[line : m.end() + 1500]]))
+    blocks = _prefer_failed(blocks)
     failed = []
     for k in _X_FAILED:
         if k in report.headers:
@@ -493,6 +510,18 @@ def _read_text(report: Report) -> None:
         f.remote_mta = textscan.remote_host(block or notice)
         report.failures.append(f)
     report.form = "text"
+
+
+def _prefer_failed(blocks: list[tuple[str, list[str]]]) -> list[tuple[str, list[str]]]:
+    """With several candidates, the ones the notice says failed: role addresses it names
+    for help (postmaster@, abuse@) go when another remains, and so do addresses with no
+    reply code in their block when another has one."""
+    if len(blocks) < 2:
+        return blocks
+    kept = [b for b in blocks if b[0].split("@", 1)[0] not in _ROLE] or blocks
+    coded = [b for b in kept if _HAS_CODE.search(" ".join(b[1]))]
+    return coded if coded and len(coded) < len(kept) and all(
+        not any(x.strip() for x in b[1]) for b in kept if b not in coded) else kept
 
 
 def _trim_block(block: str) -> str:

@@ -1,0 +1,139 @@
+"""Recipients read from plain-text notices (no RFC 3464 part, no X-Failed-Recipients).
+
+Hand-written notices in the layouts MTAs use for plain bounces: Exchange 2000/2003
+SMTPSVC ("The following recipient(s) could not be reached:"), Yahoo's old qmail-based
+notice ("Remote host said: ... [RCPT_TO]"), Sendmail's transcript (">>> RCPT To:<x>"),
+and "simple" notices with Recipient:/Delivery to:/Failed Recipient: fields. Addresses
+are RFC 2606 names."""
+
+import pytest
+
+from deliverability.classify import classify_message
+
+NOTICES = {
+    "smtpsvc_not_reached": (
+        'From: System Administrator <postmaster@mail.example.org>\n'
+        'To: news@example.com\n'
+        'Subject: Undeliverable: June newsletter\n'
+        '\n'
+        'Your message did not reach some or all of the intended recipients.\n'
+        '\n'
+        '      Subject:\tJune newsletter\n'
+        '      Sent:\t3/9/2025 6:00 AM\n'
+        '\n'
+        'The following recipient(s) could not be reached:\n'
+        '\n'
+        '      reader@example.org on 3/9/2025 6:00 AM\n'
+        '            The e-mail account does not exist at the organization this message '
+        'was sent to.\n'
+        '            <mx.example.org #5.1.1>\n'
+        '\n'
+    ),
+    "quoted_leading_apostrophe": (
+        'From: MAILER-DAEMON@mail.example.org\n'
+        'To: news@example.com\n'
+        'Subject: Delivery failure\n'
+        '\n'
+        "Your message to 'reader@example.org' could not be delivered.\n"
+        'Reason: 550 5.1.1 User unknown\n'
+        '\n'
+    ),
+    "forwarded_names_the_failed": (
+        'From: MAILER-DAEMON@mail.example.org\n'
+        'To: news@example.com\n'
+        'Subject: failure notice\n'
+        '\n'
+        'Your message was sent to alias@example.org and forwarded on.\n'
+        'Delivery to the following recipient failed permanently:\n'
+        '\n'
+        '    real.reader@example.net\n'
+        '\n'
+        'Technical details of permanent failure:\n'
+        '550 5.1.1 <real.reader@example.net>: user unknown\n'
+        'Please contact postmaster@example.org for help.\n'
+        '\n'
+    ),
+    "yahoo_old_remote_host_said": (
+        'From: MAILER-DAEMON@mail.example.com\n'
+        'To: news@example.com\n'
+        'Subject: Failure Notice\n'
+        '\n'
+        'Sorry, we were unable to deliver your message to the following address.\n'
+        '\n'
+        '<reader@example.net>:\n'
+        "Remote host said: 554 delivery error: dd This user doesn't have a example.net account "
+        "(reader@example.net) [0] - mta1.example.net [RCPT_TO]\n"
+        '\n'
+    ),
+    "transcript_rcpt_line": (
+        'From: Mail Delivery Subsystem <MAILER-DAEMON@example.com>\n'
+        'To: news@example.com\n'
+        'Subject: Returned mail: User unknown\n'
+        '\n'
+        '----- Transcript of session follows -----\n'
+        '... while talking to mx.example.net.:\n'
+        '>>> RCPT To:<reader@example.net>\n'
+        '<<< 550 MAILBOX NOT FOUND\n'
+        '\n'
+    ),
+    "recipient_field_quoted": (
+        'From: postmaster@example.net\n'
+        'To: news@example.com\n'
+        'Subject: Undeliverable message\n'
+        '\n'
+        'The message could not be delivered.\n'
+        'Recipient: "reader@example.net"\n'
+        'Reason: 550 Requested action not taken: mailbox unavailable\n'
+        '\n'
+    ),
+    "delivery_to_field": (
+        'From: postmaster@example.net\n'
+        'To: news@example.com\n'
+        'Subject: Delivery failure\n'
+        '\n'
+        'Delivery to: reader@example.net, failed.\n'
+        'Error: 550 5.1.1 No such user.\n'
+        '\n'
+    ),
+    "failed_recipient_quoted": (
+        'From: MAILER-DAEMON@example.net\n'
+        'To: news@example.com\n'
+        'Subject: Undelivered Mail\n'
+        '\n'
+        'Could not deliver message to the following recipient(s):\n'
+        '\n'
+        "Failed Recipient: 'reader@example.net'.\n"
+        'Reason: Remote host said: 550 5.1.1 unknown user account\n'
+        '\n'
+    ),
+    "role_address_is_not_the_failed": (
+        'From: MAILER-DAEMON@mail.example.net\n'
+        'To: news@example.com\n'
+        'Subject: Undeliverable mail\n'
+        '\n'
+        'Could not deliver to <reader@example.net>: 550 5.1.1 mailbox unknown\n'
+        '\n'
+        'postmaster@example.net: write to this address if the problem persists.\n'
+        '\n'
+    ),
+}
+
+# name: (recipient, kind)
+EXPECTED = {
+    "smtpsvc_not_reached": ("reader@example.org", "hard"),
+    "quoted_leading_apostrophe": ("reader@example.org", "hard"),
+    "forwarded_names_the_failed": ("real.reader@example.net", "hard"),
+    "yahoo_old_remote_host_said": ("reader@example.net", "hard"),
+    "transcript_rcpt_line": ("reader@example.net", "hard"),
+    # RFC 5321's default 550 text without the command it answered: not proof
+    "recipient_field_quoted": ("reader@example.net", "block"),
+    "delivery_to_field": ("reader@example.net", "hard"),
+    "failed_recipient_quoted": ("reader@example.net", "hard"),
+    "role_address_is_not_the_failed": ("reader@example.net", "hard"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOTICES))
+def test_recipient_from_plain_notice(name):
+    results = classify_message(NOTICES[name].encode())
+    assert [(r["recipient"], r["kind"]) for r in results] == [EXPECTED[name]]
