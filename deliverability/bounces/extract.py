@@ -514,14 +514,11 @@ def _read_text(report: Report) -> None:
 
 def _prefer_failed(blocks: list[tuple[str, list[str]]]) -> list[tuple[str, list[str]]]:
     """With several candidates, the ones the notice says failed: role addresses it names
-    for help (postmaster@, abuse@) go when another remains, and so do addresses with no
-    reply code in their block when another has one."""
+    for help (postmaster@, abuse@) go when another remains. (An address with no text of
+    its own stays: a list of recipients over one reason shares that reason.)"""
     if len(blocks) < 2:
         return blocks
-    kept = [b for b in blocks if b[0].split("@", 1)[0] not in _ROLE] or blocks
-    coded = [b for b in kept if _HAS_CODE.search(" ".join(b[1]))]
-    return coded if coded and len(coded) < len(kept) and all(
-        not any(x.strip() for x in b[1]) for b in kept if b not in coded) else kept
+    return [b for b in blocks if b[0].split("@", 1)[0] not in _ROLE] or blocks
 
 
 def _trim_block(block: str) -> str:
