@@ -29,6 +29,7 @@ class Rule:
     context: bool  # may also match the wider notice text, not only the diagnostic
     weak: bool  # tried only after the status code had its say
     notice: bool  # the provider states its reason in the notice: read before the reply
+    over_status: bool  # a fact about the sender: holds under any status ([status_kinds])
     triggers: frozenset[str] | None  # literal prefixes; the regex runs only if one occurs
 
 
@@ -153,7 +154,7 @@ class RuleSet:
             if rule.providers and provider not in rule.providers:
                 continue
             if kinds is not None and not rule.providers and rule.status is None \
-                    and self.kinds.get(rule.reason) not in kinds:
+                    and not rule.over_status and self.kinds.get(rule.reason) not in kinds:
                 continue  # the status's subject says otherwise; only a provider's text may
             if context and not (rule.context and rule.pattern):
                 continue
@@ -317,6 +318,7 @@ def build(data: dict) -> RuleSet:
             commands=frozenset(_as_tuple(r.get("command"))),
             pattern=_compile(pattern, where), context=bool(r.get("context", True)),
             weak=bool(r.get("weak", False)), notice=bool(r.get("notice", False)),
+            over_status=bool(r.get("over_status", False)),
             triggers=_frozen(_triggers(pats))))
     # provider rules first, file order kept within each group
     rules.sort(key=lambda r: 0 if r.providers else 1)

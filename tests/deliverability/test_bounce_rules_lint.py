@@ -12,7 +12,7 @@ REASONS = set(DATA["kinds"])
 KINDS = {"hard", "soft", "block", "complaint", "auto_reply", "delivered", "unknown"}
 COMMANDS = {"CONN", "HELO", "EHLO", "MAIL", "RCPT", "DATA"}
 ALLOWED_KEYS = {"id", "reason", "provider", "status", "code", "command", "patterns", "pattern",
-                "context", "weak", "notice", "source"}
+                "context", "weak", "notice", "source", "over_status"}
 
 
 def _list(value):

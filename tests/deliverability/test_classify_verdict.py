@@ -70,6 +70,14 @@ STATUS_FIRST = [
     # X.1.8 bad sender's system address (Sendmail's own wording, srvrsmtp.c)
     (553, "5.1.8 <news@example.com>... Domain of sender address news@example.com does not "
      "exist", "block", "rejected"),
+    # a named DNS blocklist (RFC 5782 2.1) or SPF failure (RFC 7208 8) is about the
+    # sender under any status, also a misused 5.1.1: never a bad address
+    (550, "5.1.1 Service unavailable; Client host [192.0.2.25] blocked using "
+     "zen.spamhaus.org", "block", "blocked"),
+    (550, "5.1.1 Message rejected: SPF check failed for example.com", "block", "authfailure"),
+    # GoDaddy's documented IB508: an SPF refusal stated with 5.1.0 (x.1.0 is not bound)
+    (550, "5.1.0 192.0.2.25 is not allowed to send from <example.com> per it's SPF Record. "
+     "Please inspect your SPF settings, and try again. IB508", "block", "authfailure"),
     # Microsoft documents both: 5.4.1 DBEB is a recipient not in the directory ...
     (550, "5.4.1 Recipient address rejected: Access denied. AS(201806281)", "hard",
      "userunknown"),
