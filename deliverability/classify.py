@@ -206,6 +206,10 @@ def _result(rs: RuleSet, f: Failure, report: Report | None, provider: str | None
         out["original_recipient"] = f.alias.lower()
     if f.feedback_type:
         out["feedback_type"] = f.feedback_type
+    if f.reported_return_path:
+        out["reported_return_path"] = f.reported_return_path  # our VERP, per report
+    if f.reported_message_id:
+        out["reported_message_id"] = f.reported_message_id
     return out
 
 

@@ -82,6 +82,13 @@ def _reported_recipients(original: str) -> list[str]:
     return []
 
 
+def _reported_ids(original: str) -> tuple[str, str]:
+    head, _ = mime.split_head_body(original.lstrip("\n"))
+    hdrs = mime.parse_headers(head)
+    rp = textscan.addresses(hdrs.get("return-path", ""))
+    return (rp[0].lower() if rp else ""), hdrs.get("message-id", "").strip()[:300]
+
+
 def read(report: Report, root: mime.Part) -> None:
     """Fill ``report`` with one failure per recipient of every feedback report."""
     diagnostic = textscan.squash(report.notice)[:500]
@@ -95,10 +102,13 @@ def read(report: Report, root: mime.Part) -> None:
                           if k == "removal-recipient" and v]
         rcpts = rcpts or _reported_recipients(original or report.original) or [""]
         domain = next((v for k, v in fs if k == "reported-domain"), "")
+        return_path, message_id = _reported_ids(original or report.original)
         for rcpt in dict.fromkeys(rcpts):
             report.failures.append(Failure(recipient=rcpt, reason="feedback",
                                            feedback_type=ftype, diagnostic=diagnostic,
-                                           remote_mta=domain))
+                                           remote_mta=domain,
+                                           reported_return_path=return_path,
+                                           reported_message_id=message_id))
     if report.failures:
         report.form = "arf"
 

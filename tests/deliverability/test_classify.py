@@ -102,6 +102,10 @@ def test_every_fixture_is_in_the_table():
 def test_feedback_types_kept_per_report():
     results = classify_message((FIXTURES / "arf_three_reports_digest.eml").read_bytes())
     assert [r["feedback_type"] for r in results] == ["abuse", "fraud", "virus"]
+    # each report keeps its own reported message's Return-Path (our VERP address)
+    assert [r["reported_return_path"] for r in results] == [
+        "bounces+d1x@news.example.com", "bounces+d2x@news.example.com",
+        "bounces+d3x@news.example.com"]
     results = classify_message((FIXTURES / "arf_two_parts_not_spam.eml").read_bytes())
     assert [r["feedback_type"] for r in results] == ["not-spam", "not-spam", "other"]
 
