@@ -26,6 +26,15 @@ FEEDBACK_TYPES = frozenset({"abuse", "fraud", "virus", "other", "not-spam", "aut
                             "opt-out", "dmarc"})
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9\-]*)[ \t]*:[ \t]*(.*)$")
 _NESTED = re.compile(r"report-type\s*=\s*\"?feedback-report", re.I)
+# RFC 5965 3.1's required fields, for a report whose fields came as text/plain (older
+# feedback loops labelled the part wrongly): Feedback-Type with User-Agent or Version.
+_FIELDS_IN_TEXT = re.compile(r"^feedback-type:[ \t]*[a-z\-]+[ \t]*$", re.I | re.M)
+_SECOND_FIELD = re.compile(r"^(?:user-agent|version):[ \t]*\S", re.I | re.M)
+
+
+def fields_in_text(text: str) -> bool:
+    head = text[:2000]
+    return bool(_FIELDS_IN_TEXT.search(head) and _SECOND_FIELD.search(head))
 MAX_REPORTS = 50
 
 
@@ -47,8 +56,11 @@ def reports(root: mime.Part, depth: int = 0) -> list[tuple[str, str]]:
     """(feedback fields, reported message) for every report in the tree, in order."""
     out: list[tuple[str, str]] = []
     pending: str | None = None
-    for leaf in mime.leaves(root):
-        if leaf.ctype == "message/feedback-report":
+    leaves = list(mime.leaves(root))
+    labelled = any(leaf.ctype == "message/feedback-report" for leaf in leaves)
+    for leaf in leaves:
+        if leaf.ctype == "message/feedback-report" or (
+                not labelled and leaf.ctype == "text/plain" and fields_in_text(leaf.text)):
             if pending is not None:
                 out.append((pending, ""))
             pending = leaf.text

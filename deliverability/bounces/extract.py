@@ -176,7 +176,8 @@ def read(raw: bytes, depth: int = 0) -> Report:
         arf.read_jmrp(report)
         return report
     if feedback or params.get("report-type", "").lower() == "feedback-report" or \
-            (originals and arf.has_nested(root)):
+            (originals and arf.has_nested(root)) or \
+            any("feedback-type:" in n[:2000].lower() and arf.fields_in_text(n) for n in notices):
         arf.read(report, root)
         if not report.failures and params.get("report-type", "").lower() == "feedback-report":
             # a report without its machine-readable part (early FBL layouts)

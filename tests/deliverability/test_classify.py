@@ -55,6 +55,8 @@ MESSAGES = {
         ("kept@example.net", "complaint", "feedback", False, ""),
         ("also.kept@example.net", "complaint", "feedback", False, ""),
         ("hidden.reader@example.org", "complaint", "feedback", False, "")],
+    "arf_fields_in_text_plain.eml": [
+        ("plain.reporter@example.net", "complaint", "feedback", False, "")],
     # RFC 3464 actions: delivered/relayed/expanded are no failure, delayed never final
     "rfc3464_delivered_and_failed.eml": [
         ("arrived@example.net", "delivered", "delivered", False, "2.0.0"),
