@@ -228,11 +228,7 @@ def decide(rs: RuleSet, f: Failure, report: Report | None, provider: str) -> tup
     low = diag.lower()
     found = rs.gate.present(low)
     # RFC 3463: the status's class and subject bound what a generic text may say
-    kinds = rs.kinds_for_status(f.status)
-    if kinds is not None and f.smtp_code and f.status not in diag:
-        # the remote gave a bare reply code; the status is the reporting MTA's mapping
-        # of it (RFC 3464 2.3.4), too coarse to overrule the remote's own words
-        kinds = None
+    kinds = _status_bound(rs, f)
     rule = rs.match(diag, f.status, f.smtp_code, f.command, provider, found=found, lowered=low,
                     kinds=kinds)
     if rule is not None:
@@ -271,6 +267,20 @@ def decide(rs: RuleSet, f: Failure, report: Report | None, provider: str) -> tup
     if f.diagnostic:
         return "onhold", "fallback"
     return "undefined", "fallback"
+
+
+def _status_bound(rs: RuleSet, f: Failure) -> frozenset[str] | None:
+    """The kinds the enhanced status leaves to generic text rules (RFC 3463 section 3).
+
+    The remote's own code in its reply outranks the DSN Status field, which is the
+    reporting MTA's reading of it (RFC 3464 2.3.4); when the remote gave only a bare
+    reply code, that reading is too coarse to overrule the remote's words: no bound."""
+    own = textscan.reply_code(f.diagnostic)[1] or textscan.any_status(f.diagnostic)
+    if own:
+        return rs.kinds_for_status(own)
+    if f.smtp_code:
+        return None
+    return rs.kinds_for_status(f.status)
 
 
 # A notice that says the failure is not final: Sendmail's and Gmail's delay warnings

@@ -93,3 +93,30 @@ def test_status_before_words(code, text, kind, reason):
 
     r = classify_reply(code, text)
     assert (r["kind"], r["reason"]) == (kind, reason)
+
+
+def _dsn(status: str, diagnostic: str) -> bytes:
+    """A minimal RFC 3464 report (sections 2.2-2.3) with one recipient."""
+    return (
+        "From: MAILER-DAEMON@mx.example.net\nTo: bounces@news.example.com\n"
+        "Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        "--b\nContent-Type: text/plain\n\nDelivery failed.\n\n"
+        "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n"
+        f"Final-Recipient: rfc822; reader@example.org\nAction: failed\nStatus: {status}\n"
+        f"Diagnostic-Code: smtp; {diagnostic}\n\n--b--\n").encode()
+
+
+@pytest.mark.parametrize(("status", "diagnostic", "kind"), [
+    # the remote's own 5.7.1 outranks the reporting MTA's 5.1.1 (RFC 3464 2.3.4)
+    ("5.1.1", "550 5.7.1 Service unavailable, client host 192.0.2.25 blocked", "block"),
+    # the remote's own 5.1.1 bounds the text: "rejected" words do not make a block
+    ("5.0.0", "550 5.1.1 <reader@example.org>: Recipient rejected", "hard"),
+    # only the DSN's status, no reply at all: it bounds the text
+    ("5.1.1", "mailbox rejected by filter", "hard"),
+])
+def test_remote_status_outranks_the_report(status, diagnostic, kind):
+    from deliverability.classify import classify_message
+
+    [r] = classify_message(_dsn(status, diagnostic))
+    assert r["kind"] == kind
