@@ -32,9 +32,14 @@ _LABELS = (
 _RESPONSE = re.compile(r"body of message generated response:\s*(.{0,600})", re.I | re.S)
 
 
+# IMail's own prefixes, which also identify the layout when X-Mailer was stripped.
+_OWN = re.compile(r"^[ \t]*(?:unknown user|user mailbox exceeds allowed size|"
+                  r"delivery failed \d+ attempts):[ \t]*<?[^\s<>@]+@", re.I | re.M)
+
+
 def detect(report: Report) -> bool:
     mailer = report.headers.get("x-mailer", "").lower()
-    return "smtp32" in mailer or "imail" in mailer
+    return "smtp32" in mailer or "imail" in mailer or bool(_OWN.search(report.notice[:3000]))
 
 
 def parse(report: Report) -> list[Failure]:
