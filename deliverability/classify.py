@@ -74,7 +74,9 @@ def classify_reply(code: int | str | None, text: str | None, *, status: str | No
         f = Failure(recipient=recipient or "", status=st, smtp_code=code_s[:3],
                     diagnostic=text, remote_mta=remote_mta or "",
                     command=(command or textscan.command(text)).upper(),
-                    action="delivered" if code_s.startswith("2") else "failed")
+                    # RFC 5321 4.2.1: a 4yz reply is transient, the sender tries again
+                    action="delivered" if code_s.startswith("2") else
+                    "delayed" if code_s.startswith("4") else "failed")
         return _result(rules(), f, None, provider=provider)
     except Exception:
         log.warning("reply classification failed", exc_info=True)

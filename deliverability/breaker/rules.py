@@ -249,13 +249,14 @@ class Match:
 
 
 def kind_of(reason: str, code: int) -> str:
-    """The classifier's kind for one of its reasons (its ``[kinds]`` table); a
-    ``notaccept`` (null MX, RFC 7505) is hard only when permanent, as in the classifier."""
+    """The classifier's kind for one of its reasons (its ``[kinds]`` table); an address
+    reason is hard only in a permanent (5yz) answer, as in the classifier."""
     from deliverability.bounces.rules import ruleset as bounce_rules
 
-    if reason == "notaccept":
-        return "hard" if code >= 500 else "soft"
-    return bounce_rules().kinds.get(reason, "")
+    kind = bounce_rules().kinds.get(reason, "")
+    if kind == "hard" and code < 500:
+        return "soft"  # RFC 5321 4.2.1: a 4yz answer is transient; the address is not judged
+    return kind
 
 
 def classify(provider: str, code: int, text: str, *, reason: str = "", kind: str = "",
