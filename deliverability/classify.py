@@ -216,7 +216,19 @@ def _result(rs: RuleSet, f: Failure, report: Report | None, provider: str | None
 
 
 def decide(rs: RuleSet, f: Failure, report: Report | None, provider: str) -> tuple[str, str]:
-    """(reason, id of the rule or step that decided it)."""
+    """(reason, id of the rule or step that decided it), structure first:
+
+    1. what the format itself states (feedback report, auto-reply, a vendor layout's
+       fixed vocabulary: ``f.reason``);
+    2. the RFC 3464 action (delivered/relayed/expanded are no failure);
+    3. a provider's own statement in its notice (``notice`` rules);
+    4. text rules, bounded by the RFC 3463 class and subject of the status
+       (``[status_kinds]``): a generic text refines what the status says and never
+       contradicts it; only provider rules (a provider's documented text) and
+       ``over_status`` rules (named DNSBLs, SPF/DKIM/DMARC) may;
+    5. the status alone, then weak text rules, the reply code's command stage, the
+       notice's wider text, and the code class.
+    """
     if f.reason:
         return f.reason, "format"
     if f.action in ("delivered", "relayed", "expanded") or f.status.startswith("2."):
