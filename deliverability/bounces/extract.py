@@ -195,7 +195,7 @@ def read(raw: bytes, depth: int = 0) -> Report:
     if layouts.read(report):  # a vendor's own layout, read by its format
         return report
     if _looks_like_bounce(report):
-        _read_text(report)
+        _read_text(report, guess=False)
         if depth == 0 and not any(f.recipient for f in report.failures) and \
                 _NESTED_REPORT.search(report.original[:5000]):
             # the notice only wraps the real report (X5, some gateways): read the attached one
@@ -203,6 +203,9 @@ def read(raw: bytes, depth: int = 0) -> Report:
             if any(f.recipient for f in inner.failures):
                 report.failures, report.form = inner.failures, inner.form
                 report.reporting_mta = inner.reporting_mta
+        if not any(f.recipient for f in report.failures):
+            report.failures = []
+            _read_text(report, guess=True)  # the addresses it merely mentions
         if report.failures:
             return report
     if _read_autoreply(report):
@@ -413,7 +416,7 @@ def clean_recipient(addr: str) -> str:
     return addr.strip().strip("<>").lstrip("'\"`").rstrip("'\".,;:>)").lower()
 
 
-def _read_text(report: Report) -> None:
+def _read_text(report: Report, guess: bool = True) -> None:
     notice = report.notice
     own = {report.sender, _addr_of(report.headers.get("to", "")),
            _addr_of(report.headers.get("reply-to", ""))}
@@ -477,6 +480,8 @@ def _read_text(report: Report) -> None:
                 # the sentence itself stays in: ">>> RCPT TO:<x>" names the command
                 line = notice.rfind("\n", 0, m.start()) + 1
                 blocks.append((addr, [notice[line : m.end() + 1500]]))
+    if guess and not blocks and not any(k in report.headers for k in _X_FAILED):
+        blocks = _mentioned(report, own)
     blocks = _prefer_failed(blocks)
     failed = []
     for k in _X_FAILED:
@@ -511,6 +516,40 @@ def _read_text(report: Report) -> None:
         f.remote_mta = textscan.remote_host(block or notice)
         report.failures.append(f)
     report.form = "text"
+
+
+_SENDER_MENTION = re.compile(r"(?:\bfrom|sender|sent by|reply to|envelope-from)[:\s]*[<\"']*$",
+                             re.I)
+
+
+def _mentioned(report: Report, own: set[str]) -> list[tuple[str, list[str]]]:
+    """No line or sentence named the recipient: the addresses the notice mentions that
+    are not the sender side (the report's own, the returned message's From/Sender/
+    Return-Path, an address written after "from"/"sender"), else the returned
+    message's own To when it names one address (a newsletter goes to one reader)."""
+    notice = report.notice
+    head, _ = mime.split_head_body(report.original.lstrip("\n"))
+    ohdrs = mime.parse_headers(head) if head else {}
+    ours = set(own)
+    for name in ("from", "sender", "return-path", "reply-to"):
+        ours.update(a.lower() for a in textscan.addresses(ohdrs.get(name, "")))
+    found: dict[str, list[str]] = {}
+    for m in textscan.ADDRESS.finditer(notice):
+        addr = clean_recipient(m.group(0))
+        if addr in ours or _is_daemon_addr(addr) or addr.split("@", 1)[0] in _ROLE:
+            continue
+        if _SENDER_MENTION.search(notice[max(0, m.start() - 20): m.start()]):
+            continue
+        found.setdefault(addr, [notice[m.end(): m.end() + 1500]])
+        if len(found) >= 5:
+            break
+    if not found and ohdrs:
+        to = [clean_recipient(a) for a in textscan.addresses(
+            mime.decode_words(ohdrs.get("to", "")))]
+        to = [a for a in dict.fromkeys(to) if a not in ours]
+        if len(to) == 1:
+            found[to[0]] = [""]
+    return list(found.items())
 
 
 def _prefer_failed(blocks: list[tuple[str, list[str]]]) -> list[tuple[str, list[str]]]:

@@ -137,3 +137,29 @@ EXPECTED = {
 def test_recipient_from_plain_notice(name):
     results = classify_message(NOTICES[name].encode())
     assert [(r["recipient"], r["kind"]) for r in results] == [EXPECTED[name]]
+
+# Notices that name the recipient only in passing: the addresses they mention that are
+# not the sender side, else the returned message's own To.
+MENTIONED = {
+    "user_x_unknown": (
+        "From: MAILER-DAEMON@example.org\nTo: news@example.com\nSubject: Returned mail\n\n"
+        "User reader@example.org unknown.\n"),
+    "parenthesised": (
+        "From: MAILER-DAEMON@example.org\nTo: news@example.com\nSubject: Undeliverable\n\n"
+        "No such user (reader@example.org).\n"),
+    "sent_from_to": (
+        "From: Mail Delivery System <MAILER-DAEMON@example.org>\nTo: news@example.com\n"
+        "Subject: Undelivered Mail\n\nThe mail you sent from news@example.com to "
+        "reader@example.org could not be delivered.\nReason: mailbox unavailable\n"),
+    "only_the_returned_to": (
+        "From: MAILER-DAEMON@example.org\nTo: bounces@news.example.com\n"
+        "Subject: Undeliverable\n\nYour message could not be delivered.\n\n"
+        "--- Original message follows ---\nFrom: news@example.com\n"
+        "To: reader@example.org\nSubject: June newsletter\n\nHello\n"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MENTIONED))
+def test_recipient_mentioned_in_passing(name):
+    results = classify_message(MENTIONED[name].encode())
+    assert [r["recipient"] for r in results] == ["reader@example.org"]
