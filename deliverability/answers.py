@@ -12,6 +12,7 @@ announces them.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from django.dispatch import Signal
@@ -32,6 +33,15 @@ class SmtpAnswer:
     relay: str
     code: int
     text: str
+
+
+_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def enhanced_status(text: str) -> str:
+    """The first RFC 3463 enhanced status code in ``text`` ("5.1.1"), or ""."""
+    match = _STATUS.search(text or "")
+    return ".".join(match.groups()) if match else ""
 
 
 def classify_answer(code: int, text: str, provider: str = "") -> dict:
