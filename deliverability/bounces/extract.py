@@ -593,6 +593,10 @@ def _rfc3834_reply(report: Report) -> bool:
     auto = h.get("auto-submitted", "").lower()
     marked = ("auto-replied" in auto or "x-autoreply" in h or "x-autorespond" in h
               or h.get("precedence", "").lower() == "auto_reply")
+    if not marked:
+        # unmarked responders: an out-of-office subject and an out-of-office text
+        marked = bool(_AUTOREPLY_SUBJECT.search(report.subject)) and \
+            bool(_AUTOREPLY_BODY.search(report.notice[:2000]))
     if not marked or any(k in h for k in _X_FAILED) or _MAIL_SYSTEM.search(h.get("from", "")):
         return False
     if _is_optout(report):  # a mail client's unsubscribe mail, sent automatically

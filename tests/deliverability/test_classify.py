@@ -329,3 +329,14 @@ def test_addresses_listed_over_one_reason_share_it():
     assert set(results) == {"first@example.org", "second@example.org"}
     for r in results.values():
         assert (r["kind"], r["reason"], r["smtp_code"]) == ("hard", "userunknown", "550")
+
+
+def test_unmarked_out_of_office_from_a_no_reply_sender_is_an_auto_reply():
+    """RFC 3834 section 3.1.7: responders should send from their own address; some send
+    from a no-reply one without Auto-Submitted. An out-of-office subject and text still
+    make it an auto-reply, never a bounce (Outlook's "Automatic reply:" layout)."""
+    raw = (b"From: Sales Team <no-reply@example.org>\nTo: news@example.com\n"
+           b"Subject: Automatic reply: June newsletter\n\n"
+           b"I am out of the office until Monday and will reply on my return.\n")
+    assert [(r["recipient"], r["kind"]) for r in classify_message(raw)] == [
+        ("no-reply@example.org", "auto_reply")]
