@@ -85,6 +85,11 @@ STATUS_FIRST = [
     # Microsoft documents both: 5.4.1 DBEB is a recipient not in the directory ...
     (550, "5.4.1 Recipient address rejected: Access denied. AS(201806281)", "hard",
      "userunknown"),
+    # Exchange Online's own extended codes (its NDR reference)
+    (550, "5.7.124 Sender not in allowed-senders list", "block", "filtered"),
+    (550, "5.7.512 Access denied, message must be RFC 5322 section 3.6.2 compliant", "block",
+     "notcompliantrfc"),
+    (550, "5.4.300 Message expired", "soft", "expired"),
     # ... and 5.1.90 the sender's daily recipient limit (a block stated with 5.1.x)
     (550, "5.1.90 Your message can't be sent because you've reached your daily limit for "
      "message recipients.", "block", "ratelimited"),
