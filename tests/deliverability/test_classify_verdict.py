@@ -82,6 +82,12 @@ STATUS_FIRST = [
     # GoDaddy's documented IB508: an SPF refusal stated with 5.1.0 (x.1.0 is not bound)
     (550, "5.1.0 192.0.2.25 is not allowed to send from <example.com> per it's SPF Record. "
      "Please inspect your SPF settings, and try again. IB508", "block", "authfailure"),
+    # Postfix's client restrictions name our host (postconf(5)): a block under any status,
+    # and reject_unknown_client_hostname is the reverse DNS of our IP
+    (550, "5.1.1 <reader@example.org>: Client host rejected: Access denied", "block",
+     "blocked"),
+    (450, "4.7.25 <unknown[192.0.2.25]>: Client host rejected: cannot find your hostname, "
+     "[192.0.2.25]", "block", "requireptr"),
     # Microsoft documents both: 5.4.1 DBEB is a recipient not in the directory ...
     (550, "5.4.1 Recipient address rejected: Access denied. AS(201806281)", "hard",
      "userunknown"),
