@@ -163,3 +163,48 @@ MENTIONED = {
 def test_recipient_mentioned_in_passing(name):
     results = classify_message(MENTIONED[name].encode())
     assert [r["recipient"] for r in results] == ["reader@example.org"]
+
+
+# "Simple" notices in the wordings MTAs and gateways use (qmail-send's own text, Sendmail
+# "permanent fatal errors", Exchange's "could not be reached", delay warnings): the
+# recipients they name, and a recipient's "not accepting mail from <sender>" is its
+# filter (never RFC 7505's domain that accepts no mail).
+SIMPLE = [
+    ('Unable to deliver message to: <reader@example.org>\nReason: 550 User unknown\n',
+     ['reader@example.org'], 'block'),
+    ('Your message to <reader@example.org> was rejected.\n550 Invalid recipient\n',
+     ['reader@example.org'], 'block'),
+    ("The following recipient(s) could not be reached:\n\n\t'reader@example.org'\n"
+     "\tUser does not exist.\n",
+     ['reader@example.org'], 'block'),
+    ('Message not delivered to recipients below.\n\nreader@example.org:\n550 mailbox not found\n',
+     ['reader@example.org'], 'unknown'),
+    ('Mail to the following recipients could not be delivered because they are not accepting '
+     'mail from news@example.com:\n'
+     '\treader@example.org\n',
+     ['reader@example.org'], 'block'),
+    ('Delivery to the following recipient has been delayed:\n\n'
+     '     reader@example.org\n\nMessage will be retried for 2 more day(s)\n',
+     ['reader@example.org'], 'soft'),
+    ('The following addresses had permanent fatal errors\n\n'
+     '"Reader Name" <reader@example.org>\n    (reason: 550 5.1.1 User unknown)\n',
+     ['reader@example.org'], 'hard'),
+    ("I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+     "This is a permanent error; I've given up. Sorry it didn't work out.\n\n"
+     "<reader@example.org>:\n192.0.2.10 does not like recipient.\n"
+     "Remote host said: 550 5.1.1 <reader@example.org>... No such user\n"
+     "Giving up on 192.0.2.10.\n",
+     ['reader@example.org'], 'hard'),
+    ('Your mail to the following recipients could not be delivered:\n'
+     '  reader@example.org,\n  second@example.org.\n',
+     ['reader@example.org', 'second@example.org'], 'unknown'),
+]
+
+
+@pytest.mark.parametrize(("body", "recipients", "kind"), SIMPLE)
+def test_simple_notice(body, recipients, kind):
+    raw = ("From: MAILER-DAEMON@mx.example.net\nTo: bounces@news.example.com\n"
+           "Subject: Undeliverable\n\n" + body).encode()
+    results = classify_message(raw)
+    assert [r["recipient"] for r in results] == recipients
+    assert {r["kind"] for r in results} == {kind}
