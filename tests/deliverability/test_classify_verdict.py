@@ -88,6 +88,11 @@ STATUS_FIRST = [
      "blocked"),
     (450, "4.7.25 <unknown[192.0.2.25]>: Client host rejected: cannot find your hostname, "
      "[192.0.2.25]", "block", "requireptr"),
+    # Postfix's HELO and sender restrictions name what they refused (postconf(5)): "Host
+    # not found" there is our HELO name, never the recipient's domain
+    (554, "<mail.example.com>: Helo command rejected: Host not found", "block", "blocked"),
+    (550, "<news@example.com>: Sender address rejected: Domain not found", "block",
+     "rejected"),
     # Microsoft documents both: 5.4.1 DBEB is a recipient not in the directory ...
     (550, "5.4.1 Recipient address rejected: Access denied. AS(201806281)", "hard",
      "userunknown"),
