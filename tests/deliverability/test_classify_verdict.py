@@ -30,6 +30,9 @@ VECTORS = [
     # RFC 3463 alone: 5.1.1 is a bad destination mailbox; 4.4.1 no answer from host.
     ("", 550, "5.1.1 <a@example.org>: Recipient address rejected", "hard", "recipient_hard"),
     ("", 451, "4.4.1 Connection timed out", "soft", None),
+    # greylisting (RFC 6647, Postgrey's text): retried, never a block against the provider
+    ("", 450, "4.2.0 <reader@example.org>: Recipient address rejected: Greylisted, see "
+     "http://postgrey.schweikert.ch/help/example.org.html", "soft", "transient"),
     # Postfix's 450 for an unknown local recipient (unknown_local_recipient_reject_code,
     # postconf(5)) is transient: retried, never a suppression on its own
     ("", 450, "4.1.1 <x@example.org>: Recipient address rejected: User unknown in local "
