@@ -1,9 +1,11 @@
 """Turn a raw message into a Report: which format it is and what it says per recipient.
 
-Order of trust: structured fields first (RFC 5965 feedback reports, RFC 3464
-delivery-status groups, X-Failed-Recipients), then the layouts MTAs use for
-human-readable bounces, then RFC 3834 auto-replies. Nothing here decides a reason
-except where the format itself says it (feedback, vacation).
+Order of trust: structured fields first (RFC 5965 feedback reports, every one of them,
+arf.py; RFC 3464 delivery-status groups), then RFC 3834 auto-replies (autoreply.py),
+then vendor layouts read by their own format (layouts/), then plain-text notices
+(plaintext.py: X-Failed-Recipients, address lines, transcripts, sentences). Nothing
+here decides a reason except where the format itself says it (feedback, vacation, a
+layout's fixed vocabulary).
 """
 
 from __future__ import annotations
