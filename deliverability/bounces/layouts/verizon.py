@@ -19,7 +19,10 @@ NAME = "verizon"
 SOURCE = "Verizon Wireless vtext.com / vzwpix.com gateway notices; 3GPP TS 23.140"
 _GATEWAY = re.compile(r"@(?:[\w\-]+\.)*(?:vtext\.com|vzwpix\.com|vzw\.com)\b", re.I)
 _ERROR = re.compile(r"^[ \t]*error:[ \t]*(.+)$", re.I | re.M)
-_NOT_SUBSCRIBER = re.compile(r"no valid recipients|invalid (?:recipient|number|mdn)|"
+# The gateway's statements that the destination number or address is not one of its
+# subscribers; said by the final system, so about the address (not a filter's verdict).
+_NOT_SUBSCRIBER = re.compile(r"no valid recipients|invalid (?:user|recipient|number|mdn|address)|"
+                             r"(?:user|recipient|number) (?:unknown|not found)|"
                              r"not a (?:valid )?(?:verizon|subscriber)", re.I)
 
 
