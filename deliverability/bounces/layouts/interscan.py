@@ -18,16 +18,17 @@ from ._common import failure
 
 NAME = "interscan"
 SOURCE = "Trend Micro InterScan Messaging Security administrator's guide, DSN layout"
-_SENT = re.compile(r"^[ \t]*sent <<<[ \t]*(rcpt to|mail from|data|ehlo|helo)\b:?[ \t]*"
+# either arrow direction: releases differ in which way they point
+_SENT = re.compile(r"^[ \t]*sent (?:<<<|>>>)[ \t]*(rcpt to|mail from|data|ehlo|helo)\b:?[ \t]*"
                    r"<?([^\s>]*)>?[ \t]*$", re.I | re.M)
-_RECEIVED = re.compile(r"^[ \t]*received >>>[ \t]*(.*)$", re.I | re.M)
+_RECEIVED = re.compile(r"^[ \t]*received (?:>>>|<<<)[ \t]*(.*)$", re.I | re.M)
 _UNABLE = re.compile(r"unable to deliver (?:the )?message to <?([^\s<>]+@[^\s<>]+?)>?[ .,(]",
                      re.I)
 
 
 def detect(report: Report) -> bool:
     low = report.notice[:4000].lower()
-    if "received >>>" in low or "sent <<<" in low:
+    if ("received >>>" in low or "received <<<" in low) and "sent " in low:
         return True
     return ("interscan" in low or "trend micro" in low) and "unable to deliver" in low
 
