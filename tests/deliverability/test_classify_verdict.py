@@ -143,3 +143,22 @@ def test_remote_status_outranks_the_report(status, diagnostic, kind):
 
     [r] = classify_message(_dsn(status, diagnostic))
     assert r["kind"] == kind
+
+
+def test_classify_bounce_command_prints_the_breaker_class(tmp_path):
+    """``manage.py classify_bounce`` (DESIGN.md contract) prints each result with the
+    breaker's class from the same verdict; a missing file is its own line."""
+    import io
+    import json
+    from pathlib import Path
+
+    from django.core.management import call_command
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "bounces"
+    out = io.StringIO()
+    call_command("classify_bounce", str(fixtures / "microsoft_s3150_block.eml"),
+                 str(tmp_path / "missing.eml"), stdout=out)
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    [r] = first["results"]
+    assert (r["kind"], r["reason"], r["breaker_class"]) == ("block", "blocked", "block")
+    assert second["error"] and second["results"][0]["kind"] == "unknown"
