@@ -143,3 +143,17 @@ def test_trigger_words_are_sound():
             continue
         for w in rule.triggers:
             assert w == w.lower() and w.strip(), (rule.id, w)
+
+
+def test_every_vendor_layout_names_its_source_and_has_a_fixture():
+    """Each layout parser says which format it is written from, and a hand-written
+    fixture citing that format exercises it (deliverability/bounces/layouts)."""
+    from pathlib import Path
+
+    from deliverability.bounces import layouts
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "bounces"
+    names = {p.name.split("_", 1)[0] for p in fixtures.glob("*.eml")}
+    for layout in layouts.LAYOUTS:
+        assert len(layout.SOURCE.strip()) >= 10, layout.NAME
+        assert layout.NAME in names, f"no fixture for layout {layout.NAME}"
