@@ -2,8 +2,8 @@
 
 Sending calls ``record_smtp_answers`` with every answer that was not a 2xx
 acceptance, and ``record_smtp_accepted`` with counts of accepted ones. For each it
-returns the classification (``deliverability.classify.classify_reply`` keys:
-kind, reason, status, hard, ...). A hard bounce suppresses the address here,
+returns the verdict (``deliverability.classify.classify_answer``: kind, reason,
+status, hard, breaker_class, ...). A hard bounce suppresses the address here,
 because deliverability owns the suppression list; the provider breaker counts
 each answer (blocks pause a provider); the signal ``smtp_answers_recorded``
 announces them.
@@ -22,10 +22,6 @@ logger = logging.getLogger(__name__)
 # sender=None, answers: list[SmtpAnswer], results: list[dict]
 smtp_answers_recorded = Signal()
 
-_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
-_BLOCK_WORDS = re.compile(
-    r"block|blacklist|blocklist|spam|reputation|policy|denied|not allowed|rate|too many|"
-    r"throttl|rbl|spamhaus", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -39,40 +35,28 @@ class SmtpAnswer:
     text: str
 
 
+_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
 def enhanced_status(text: str) -> str:
+    """The first RFC 3463 enhanced status code in ``text`` ("5.1.1"), or ""."""
     match = _STATUS.search(text or "")
     return ".".join(match.groups()) if match else ""
 
 
-def fallback_classify(code: int, text: str) -> dict:
-    """Code-class rules used when the classifier answers unknown."""
-    status = enhanced_status(text)
-    if 200 <= code < 300:
-        kind, reason = "delivered", "delivered"
-    elif _BLOCK_WORDS.search(text or "") or status.startswith(("4.7.", "5.7.")):
-        kind, reason = "block", "blocked"
-    elif code >= 500 and status.startswith("5.1."):
-        kind, reason = "hard", "userunknown"
-    elif code >= 500 and not status and re.search(r"user|mailbox|recipient", text or "", re.I) \
-            and re.search(r"unknown|not found|no such|does not exist", text or "", re.I):
-        kind, reason = "hard", "userunknown"
-    elif code >= 400:
-        kind, reason = "soft", "undefined"
-    else:
-        kind, reason = "unknown", "undefined"
-    return {"kind": kind, "reason": reason, "status": status, "smtp_code": str(code),
-            "hard": kind == "hard", "diagnostic": text, "provider": ""}
-
-
 def classify_answer(code: int, text: str, provider: str = "") -> dict:
-    """The classifier's verdict; code-class rules fill in when it can only say unknown."""
-    from deliverability.classify import classify_reply
+    """The one verdict on an answer (``deliverability.classify.classify_answer``): kind,
+    reason, hard and the breaker's class from one decision."""
+    from deliverability.classify import classify_answer as verdict
 
-    result = classify_reply(code, text, provider=provider or None)
-    if result.get("kind") in (None, "", "unknown"):
-        fallback = fallback_classify(code, text)
-        result = {**result, "kind": fallback["kind"], "hard": fallback["hard"]}
-    return result
+    return verdict(code, text, provider)
+
+
+def fallback_classify(code: int, text: str) -> dict:
+    """Reply-code class rules (kept for callers of the old name)."""
+    from deliverability.classify import code_fallback
+
+    return code_fallback(code, text)
 
 
 def record_smtp_answers(answers: list[SmtpAnswer]) -> list[dict]:
@@ -90,6 +74,7 @@ def record_smtp_answers(answers: list[SmtpAnswer]) -> list[dict]:
     breaker = _breaker()
     if breaker:
         for answer, result in zip(answers, results, strict=True):
+            # the breaker derives the same class from the verdict's reason (one decision)
             breaker.record(provider=answer.provider, pool=answer.pool, code=answer.code,
                            text=answer.text, reason=result.get("reason", ""))
     if answers:

@@ -5,6 +5,10 @@ Public entry points (contract in DESIGN.md):
 - ``classify_message(raw: bytes) -> list[dict]``: one result per recipient a report
   names; ``[]`` for a message that is not a bounce, complaint or auto-reply.
 - ``classify_reply(code, text, ...) -> dict``: a synchronous SMTP answer.
+- ``classify_answer(code, text, provider=...) -> dict``: the one verdict on an SMTP
+  answer that sending, the breaker and the intake act on: ``classify_reply``'s keys
+  plus ``breaker_class``/``breaker_rule``, the breaker's class derived from the same
+  decision (never a class the kind contradicts).
 
 A *block* is a fact about the sender (reputation, policy, blocklist, rate) and
 never sets ``hard``; ``hard`` is only for an address that does not exist or moved.
@@ -70,11 +74,96 @@ def classify_reply(code: int | str | None, text: str | None, *, status: str | No
         f = Failure(recipient=recipient or "", status=st, smtp_code=code_s[:3],
                     diagnostic=text, remote_mta=remote_mta or "",
                     command=(command or textscan.command(text)).upper(),
-                    action="delivered" if code_s.startswith("2") else "failed")
+                    # RFC 5321 4.2.1: a 4yz reply is transient, the sender tries again
+                    action="delivered" if code_s.startswith("2") else
+                    "delayed" if code_s.startswith("4") else "failed")
         return _result(rules(), f, None, provider=provider)
     except Exception:
         log.warning("reply classification failed", exc_info=True)
         return unknown_result()
+
+
+def classify_answer(code: int | str | None, text: str | None, provider: str = "", *,
+                    status: str | None = None, command: str | None = None,
+                    recipient: str | None = None) -> dict:
+    """One verdict on an SMTP answer: kind, reason, hard and the breaker class.
+
+    ``provider`` is the breaker's provider key (sending's MX rollup, e.g.
+    ``microsoft_365``); the classifier's provider rules are chosen from it. When the
+    rules can only say ``unknown``, the reply code class decides (``code_fallback``)."""
+    try:
+        code_i = int(str(code).strip()[:3])
+    except (TypeError, ValueError):
+        code_i = 0
+    result = classify_reply(code, text, status=status, command=command, recipient=recipient,
+                            provider=classifier_provider(provider) or None)
+    if result.get("kind") in (None, "", "unknown") and code_i:
+        fallback = code_fallback(code_i, str(text or ""))
+        result = {**result, "kind": fallback["kind"], "reason": fallback["reason"],
+                  "hard": fallback["hard"], "rule": "code-class"}
+    return with_breaker_class(result, provider, code_i)
+
+
+def with_breaker_class(result: dict, provider: str = "", code: int = 0) -> dict:
+    """``result`` with the breaker's class for it (``breaker_class``, ``breaker_rule``),
+    derived from its kind and reason: one decision for the classifier and the breaker."""
+    from deliverability.breaker.rules import classify as breaker_classify
+
+    if result.get("kind") in ("complaint", "auto_reply", "delivered", None, ""):
+        return {**result, "breaker_class": "", "breaker_rule": ""}
+    if not code:
+        smtp = str(result.get("smtp_code") or "")
+        status = str(result.get("status") or "")
+        code = int(smtp) if smtp.isdigit() else 554 if status.startswith("5") else \
+            451 if status else 554
+    try:
+        match = breaker_classify(provider or result.get("provider", ""), code,
+                                 str(result.get("diagnostic") or ""),
+                                 reason=result.get("reason", ""), kind=result.get("kind", ""))
+    except Exception:  # the breaker's rules unreadable: the verdict itself still stands
+        log.warning("breaker class failed", exc_info=True)
+        return {**result, "breaker_class": "", "breaker_rule": ""}
+    return {**result, "breaker_class": match.klass,
+            "breaker_rule": match.rule.id if match.rule else ""}
+
+
+# The breaker's provider keys (sending's MX rollup) that the classifier's rules name
+# otherwise: both Microsoft keys are Microsoft's texts.
+_PROVIDER_ALIASES = {"microsoft_consumer": "microsoft", "microsoft_365": "microsoft"}
+
+
+def classifier_provider(key: str) -> str:
+    """The classifier's provider name for a breaker provider key ("" if it has none)."""
+    if not key:
+        return ""
+    key = _PROVIDER_ALIASES.get(key, key)
+    return key if key in rules().provider_names else ""
+
+
+_STATUS_IN_TEXT = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_BLOCK_WORDS = re.compile(
+    r"block|blacklist|blocklist|spam|reputation|policy|denied|not allowed|rate|too many|"
+    r"throttl|rbl|spamhaus", re.IGNORECASE)
+
+
+def code_fallback(code: int, text: str) -> dict:
+    """Reply-code class rules (RFC 5321 4.2.1, RFC 3463 classes) for an answer the rules
+    leave unknown: 2xx delivered, x.7.x or sender-side words a block, 5.1.x a bad
+    address, other 4xx/5xx soft."""
+    m = _STATUS_IN_TEXT.search(text or "")
+    status = ".".join(m.groups()) if m else ""
+    if 200 <= code < 300:
+        kind, reason = "delivered", "delivered"
+    elif status.startswith(("4.7.", "5.7.")) or _BLOCK_WORDS.search(text or ""):
+        kind, reason = "block", "blocked"
+    elif code >= 500 and status.startswith("5.1."):
+        kind, reason = "hard", "userunknown"
+    elif code >= 400:
+        kind, reason = "soft", "undefined"
+    else:
+        kind, reason = "unknown", "undefined"
+    return {"kind": kind, "reason": reason, "status": status, "smtp_code": str(code),
+            "hard": kind == "hard", "diagnostic": text, "provider": ""}
 
 
 def unknown_result(recipient: str = "", diagnostic: str = "") -> dict:
@@ -98,6 +187,9 @@ def _result(rs: RuleSet, f: Failure, report: Report | None, provider: str | None
         kind = "soft"
     if kind == "block":
         hard = False  # a fact about the sender never condemns the address
+    if f.action == "delayed" and kind == "hard":
+        # RFC 3464 2.3.3: delayed means still being retried; nothing is final yet
+        kind, hard = "soft", False
     out = {
         "recipient": f.recipient.lower(),
         "kind": kind,
@@ -116,11 +208,27 @@ def _result(rs: RuleSet, f: Failure, report: Report | None, provider: str | None
         out["original_recipient"] = f.alias.lower()
     if f.feedback_type:
         out["feedback_type"] = f.feedback_type
+    if f.reported_return_path:
+        out["reported_return_path"] = f.reported_return_path  # our VERP, per report
+    if f.reported_message_id:
+        out["reported_message_id"] = f.reported_message_id
     return out
 
 
 def decide(rs: RuleSet, f: Failure, report: Report | None, provider: str) -> tuple[str, str]:
-    """(reason, id of the rule or step that decided it)."""
+    """(reason, id of the rule or step that decided it), structure first:
+
+    1. what the format itself states (feedback report, auto-reply, a vendor layout's
+       fixed vocabulary: ``f.reason``);
+    2. the RFC 3464 action (delivered/relayed/expanded are no failure);
+    3. a provider's own statement in its notice (``notice`` rules);
+    4. text rules, bounded by the RFC 3463 class and subject of the status
+       (``[status_kinds]``): a generic text refines what the status says and never
+       contradicts it; only provider rules (a provider's documented text) and
+       ``over_status`` rules (named DNSBLs, SPF/DKIM/DMARC) may;
+    5. the status alone, then weak text rules, the reply code's command stage, the
+       notice's wider text, and the code class.
+    """
     if f.reason:
         return f.reason, "format"
     if f.action in ("delivered", "relayed", "expanded") or f.status.startswith("2."):
@@ -133,14 +241,17 @@ def decide(rs: RuleSet, f: Failure, report: Report | None, provider: str) -> tup
     diag = f.diagnostic
     low = diag.lower()
     found = rs.gate.present(low)
-    rule = rs.match(diag, f.status, f.smtp_code, f.command, provider, found=found, lowered=low)
+    # RFC 3463: the status's class and subject bound what a generic text may say
+    kinds = _status_bound(rs, f)
+    rule = rs.match(diag, f.status, f.smtp_code, f.command, provider, found=found, lowered=low,
+                    kinds=kinds)
     if rule is not None:
         return rule.reason, rule.id
     by_status = rs.status_reason(f.status)
     if by_status and by_status not in VAGUE_STATUS_REASONS:
         return by_status, "status"
     rule = rs.match(diag, f.status, f.smtp_code, f.command, provider, weak=True, found=found,
-                    lowered=low)
+                    lowered=low, kinds=kinds)
     if rule is not None:
         return rule.reason, rule.id
     if by_status:
@@ -154,7 +265,7 @@ def decide(rs: RuleSet, f: Failure, report: Report | None, provider: str) -> tup
         found = rs.gate.present(low)
         for weak in (False, True):
             rule = rs.match(context, f.status, f.smtp_code, f.command, provider,
-                            context=True, weak=weak, found=found, lowered=low)
+                            context=True, weak=weak, found=found, lowered=low, kinds=kinds)
             if rule is not None:
                 return rule.reason, rule.id + "/context"
     if f.command == "MAIL":
@@ -170,6 +281,20 @@ def decide(rs: RuleSet, f: Failure, report: Report | None, provider: str) -> tup
     if f.diagnostic:
         return "onhold", "fallback"
     return "undefined", "fallback"
+
+
+def _status_bound(rs: RuleSet, f: Failure) -> frozenset[str] | None:
+    """The kinds the enhanced status leaves to generic text rules (RFC 3463 section 3).
+
+    The remote's own code in its reply outranks the DSN Status field, which is the
+    reporting MTA's reading of it (RFC 3464 2.3.4); when the remote gave only a bare
+    reply code, that reading is too coarse to overrule the remote's words: no bound."""
+    own = textscan.reply_code(f.diagnostic)[1] or textscan.any_status(f.diagnostic)
+    if own:
+        return rs.kinds_for_status(own)
+    if f.smtp_code:
+        return None
+    return rs.kinds_for_status(f.status)
 
 
 # A notice that says the failure is not final: Sendmail's and Gmail's delay warnings

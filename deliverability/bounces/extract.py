@@ -1,9 +1,11 @@
 """Turn a raw message into a Report: which format it is and what it says per recipient.
 
-Order of trust: structured fields first (RFC 5965 feedback reports, RFC 3464
-delivery-status groups, X-Failed-Recipients), then the layouts MTAs use for
-human-readable bounces, then RFC 3834 auto-replies. Nothing here decides a reason
-except where the format itself says it (feedback, vacation).
+Order of trust: structured fields first (RFC 5965 feedback reports, every one of them,
+arf.py; RFC 3464 delivery-status groups), then RFC 3834 auto-replies (autoreply.py),
+then vendor layouts read by their own format (layouts/), then plain-text notices
+(plaintext.py: X-Failed-Recipients, address lines, transcripts, sentences). Nothing
+here decides a reason except where the format itself says it (feedback, vacation, a
+layout's fixed vocabulary).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 
-from . import mime, textscan
-from .dsn import clean_address, normal_status, parse_fields, strip_type
+from . import arf, autoreply, layouts, mime, plaintext, signs, textscan
+from .dsn import normal_status, parse_fields, strip_type
 from .model import Failure, Report
+from .plaintext import own_text, recipient_starts
 
 _REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _ORIGINAL_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers",
@@ -39,32 +42,6 @@ _HEADER_START = re.compile(
     r"^(?:Return-Path|Received|Message-I[Dd]|DKIM-Signature|Delivered-To|X-Received|"
     r"ARC-Seal|X-Google-Smtp-Source|Authentication-Results|X-Originating-IP|"
     r"X-Mailer|User-Agent)[ \t]*:|^Content-Type: message/rfc822", re.M | re.I)
-_DAEMON = re.compile(
-    r"mailer-daemon|mailer_daemon|postmaster|mail delivery|mmdf|smtp gateway|"
-    r"bounce|mail ?administrator|mailerdaemon|\bdaemon\b|delivery (?:status|subsystem)|"
-    r"nobody@|no-?reply|notify|ms exchange|lotus domino|root@|post_master", re.I)
-_BOUNCE_SUBJECT = re.compile(
-    r"undeliver|undelivered|delivery (?:status|fail|report|problem|notification|error)|"
-    r"returned mail|return(?:ed|ing) (?:message|mail)|failure notice|mail delivery failed|"
-    r"could not be delivered|delivery has failed|non[- ]?remis|nondeliver|non-deliver|"
-    r"mail failure|mail system error|failed mail|rejected|unzustellbar|not delivered|"
-    r"warning: could not send|message not delivered|delivery notification|delayed mail|"
-    r"delivery delayed|mail (?:could not|couldn't) be delivered|error sending|bounce|"
-    r"no se pudo entregar|delivery failure|permanent error|loop alert|"
-    r"\u30e1\u30fc\u30eb\u30a8\u30e9\u30fc|\u914d\u4fe1\u30a8\u30e9\u30fc|"
-    r"\u304a\u5c4a\u3051\u3067\u304d\u307e\u305b\u3093\u3067\u3057\u305f|"
-    r"\u8fd4\u4fe1|\u9001\u4fe1\u30a8\u30e9\u30fc|\u30a8\u30e9\u30fc|\u5c4a\u304b", re.I)
-_AUTOREPLY_SUBJECT = re.compile(
-    r"^\s*(?:auto(?:matic)?[ \-_]?(?:reply|response|answer|antwort)|auto:|autoreply|"
-    r"out of (?:the )?office|on vacation|vacation|away from|abwesenheit|"
-    r"r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica|autosvar|"
-    r"automatisch(?:e)? antwort|absence|I am (?:out|away))", re.I)
-_AUTOREPLY_BODY = re.compile(
-    r"out of (?:the )?office|on vacation|away from (?:my|the) (?:desk|office)|"
-    r"will be (?:out|away|traveling|travelling|back)|limited access to (?:e-?mail|my)|"
-    r"I am (?:currently )?(?:out|away|on leave)|auto(?:matic)?[ -]?reply|"
-    r"will respond .{0,40}(?:return|when I)|only sleeping|abwesend", re.I)
-_X_FAILED = ("x-failed-recipients", "x-failed-recipient")
 _NESTED_REPORT = re.compile(r"^content-type:[ \t]*multipart/report", re.I | re.M)
 _DSN_FIELD = re.compile(r"^(?:final|original)-recipient[ \t]*:", re.I | re.M)
 
@@ -116,11 +93,6 @@ def cut_original(text: str) -> tuple[str, str]:
     return text[:best], text[best:]
 
 
-def _addr_of(value: str) -> str:
-    found = textscan.addresses(value or "")
-    return found[-1].lower() if found else ""
-
-
 def read(raw: bytes, depth: int = 0) -> Report:
     """Parse ``raw`` into a Report (never raises on odd input; callers still guard)."""
     text = mime.bytes_to_text(raw)
@@ -128,7 +100,7 @@ def read(raw: bytes, depth: int = 0) -> Report:
     headers = root.headers
     subject = mime.decode_words(mime.fix_8bit(headers.get("subject", "")))
     report = Report(headers=headers, subject=subject,
-                    sender=_addr_of(mime.decode_words(headers.get("from", ""))))
+                    sender=signs.addr_of(mime.decode_words(headers.get("from", ""))))
 
     notices: list[str] = []
     statuses: list[str] = []
@@ -161,18 +133,29 @@ def read(raw: bytes, depth: int = 0) -> Report:
             return report
     _, params = mime.content_type(headers.get("content-type"))
     if "x-hmxmroriginalrecipient:" in report.original[:4000].lower():
-        _read_jmrp(report)
+        arf.read_jmrp(report)
         return report
-    if feedback or params.get("report-type", "").lower() == "feedback-report":
-        _read_arf(report, "\n".join(feedback))
+    if feedback or params.get("report-type", "").lower() == "feedback-report" or \
+            (originals and arf.has_nested(root)) or \
+            any("feedback-type:" in n[:2000].lower() and arf.fields_in_text(n) for n in notices):
+        arf.read(report, root)
+        if not report.failures and params.get("report-type", "").lower() == "feedback-report":
+            # a report without its machine-readable part (early FBL layouts)
+            arf.read(report, mime.Part("multipart/report", {}, "", [
+                mime.Part("message/feedback-report", {}, ""),
+                mime.Part("message/rfc822", {}, report.original)]))
         if report.failures:
             return report
     if statuses or _DSN_FIELD.search(notice):
         _read_dsn(report, "\n".join(statuses) or notice)
         if report.failures:
             return report
-    if _looks_like_bounce(report):
-        _read_text(report)
+    if autoreply.rfc3834_reply(report):
+        return report
+    if layouts.read(report):  # a vendor's own layout, read by its format
+        return report
+    if signs.looks_like_bounce(report):
+        plaintext.read_text(report, guess=False)
         if depth == 0 and not any(f.recipient for f in report.failures) and \
                 _NESTED_REPORT.search(report.original[:5000]):
             # the notice only wraps the real report (X5, some gateways): read the attached one
@@ -180,43 +163,18 @@ def read(raw: bytes, depth: int = 0) -> Report:
             if any(f.recipient for f in inner.failures):
                 report.failures, report.form = inner.failures, inner.form
                 report.reporting_mta = inner.reporting_mta
+        if not any(f.recipient for f in report.failures):
+            report.failures = []
+            plaintext.read_text(report, guess=True)  # the addresses it merely mentions
         if report.failures:
             return report
-    if _read_autoreply(report):
+    if autoreply.read_autoreply(report):
         return report
-    _read_optout(report)
+    autoreply.read_optout(report)
     return report
 
 
 # --------------------------------------------------------------------------- formats
-
-def _read_arf(report: Report, fields_text: str) -> None:
-    fields = mime.parse_headers(fields_text.strip("\n"))
-    ftype = fields.get("feedback-type", "abuse").split()[0].lower() if fields else "abuse"
-    rcpts = [clean_address(v) for k, v in fields.items() if k in ("original-rcpt-to",)]
-    if not rcpts and report.original:
-        orig_head, _ = mime.split_head_body(report.original.lstrip("\n"))
-        to = mime.parse_headers(orig_head).get("to", "")
-        rcpts = [a for a in textscan.addresses(mime.decode_words(to))][:1]
-    if not rcpts:
-        rcpts = [""]
-    for rcpt in rcpts:
-        report.failures.append(Failure(
-            recipient=rcpt, reason="feedback", feedback_type=ftype,
-            diagnostic=textscan.squash(report.notice)[:500],
-            remote_mta=fields.get("reported-domain", "") if fields else ""))
-    report.form = "arf"
-
-
-def _read_jmrp(report: Report) -> None:
-    """Microsoft JMRP complaints: the reported message carries X-HmXmrOriginalRecipient."""
-    head, _ = mime.split_head_body(report.original.lstrip("\n"))
-    fields = mime.parse_headers(head)
-    rcpt = clean_address(fields.get("x-hmxmroriginalrecipient", ""))
-    report.failures.append(Failure(recipient=rcpt, reason="feedback", feedback_type="abuse",
-                                   diagnostic=textscan.squash(report.subject)))
-    report.form = "arf"
-
 
 # PowerMTA adds X-PowerMTA-BounceCategory to each DSN recipient group (PowerMTA
 # User's Guide, "Bounce categories"); only the unambiguous categories are used.
@@ -313,41 +271,6 @@ def _near(notice: str, idx: int, address: str) -> str:
     return chunk[len(address) :][:1500]
 
 
-# A DSN recipient group's first line (RFC 3464 section 2.3), also when the fields are
-# read from the notice text (an indented boundary, fields pasted into a text part).
-_DSN_RCPT_LINE = re.compile(r"^[ \t>]*(?:final|original)-recipient[ \t]*:([^\n]*)", re.I | re.M)
-
-
-def recipient_starts(notice: str, known: set[str]) -> list[tuple[int, str]]:
-    """Where each recipient's own text begins in the notice, in order, as (offset,
-    address): a Final-/Original-Recipient line, or a line that starts with one of the
-    ``known`` recipient addresses. One recipient's text ends where another's begins."""
-    found: dict[int, str] = {}
-    if "-recipient" in notice.lower():
-        for m in _DSN_RCPT_LINE.finditer(notice):
-            addr = clean_address(strip_type(m.group(1))[1]).lower()
-            if addr:
-                found[m.start()] = addr
-    for m in _BLOCK_START.finditer(notice):
-        addr = m.group("a").lower()
-        if addr in known:
-            found.setdefault(m.start(), addr)
-    return sorted(found.items())
-
-
-def own_text(notice: str, starts: Sequence[tuple[int, str]], own: Collection[str]) -> str:
-    """The notice as one recipient sees it: the text before any recipient's block (it
-    speaks for all of them) and the blocks of this recipient (``own``: its addresses),
-    without the blocks of the others. Without ``starts``, the whole notice."""
-    if not starts:
-        return notice
-    parts = [notice[: starts[0][0]]]
-    for i, (pos, who) in enumerate(starts):
-        if who in own:
-            parts.append(notice[pos : starts[i + 1][0] if i + 1 < len(starts) else len(notice)])
-    return "".join(parts)
-
-
 def _merge_duplicates(report: Report) -> None:
     seen: dict[str, Failure] = {}
     out = []
@@ -362,193 +285,6 @@ def _merge_duplicates(report: Report) -> None:
         seen[key] = f
         out.append(f)
     report.failures = out
-
-
-def _looks_like_bounce(report: Report) -> bool:
-    h = report.headers
-    if any(k in h for k in _X_FAILED):
-        return True
-    frm = h.get("from", "") + " " + h.get("return-path", "")
-    if _DAEMON.search(frm) or _BOUNCE_SUBJECT.search(report.subject):
-        return True
-    return bool(report.notice) and bool(_TEXT_FAILURE.search(report.notice))
-
-
-_TEXT_FAILURE = re.compile(
-    r"could not be delivered|was not delivered|couldn't be delivered|"
-    r"unable to deliver|undeliverable|delivery (?:has )?failed|permanent(?:ly)? (?:error|fatal)|"
-    r"following (?:address|recipient)[^\n]{0,20}(?:failed|could not)|"
-    r"did not reach the following|delivery to the following recipient", re.I)
-
-# A line that names a failed recipient and what may follow it on that line:
-# "addr", "<addr>:", "\"addr\":", ">>> addr", "addr on <date>", "addr [reason]",
-# "550 addr... reason" (sendmail transcripts), "addr: reason" (OpenSMTPD).
-_BLOCK_START = re.compile(
-    r"^[ \t>*\-]*(?:\d{3}[ \-](?:\d\.\d{1,3}\.\d{1,3} )?)?[<\"']?(?P<a>"
-    + textscan.ADDRESS.pattern + r")[>\"']?(?P<rest>(?:\.\.\.|:|\s+\S|[ \t]*$)[^\n]*)$", re.M)
-# "550 <addr>... User unknown": sendmail's transcript line for a refused RCPT TO.
-_TRANSCRIPT_RCPT = re.compile(
-    r"^[ \t>]*[45]\d\d[ \-](?:[45]\.\d{1,3}\.\d{1,3} )?<[^>\s]+@[^>\s]+>\.\.\. ")
-_TALKING_TO = re.compile(r"^[ \t]*(?:\.\.\. )?while talking to [^\n]*:\s*$", re.I)
-_RULE_LINE = re.compile(r"^[ \t]*(?:-{3,}|={3,}|\*{3,}|_{3,})")
-_HAS_CODE = re.compile(r"(?<![\d.])[45]\d\d[ \-]+(?:[45]\.\d|[A-Za-z<])|"
-                       r"(?<![\d.])[45]\.\d{1,3}\.\d{1,3}(?![\d.])")
-_REPLY_LINE = re.compile(r"^[ \t]*[45]\d\d[ \-](?:[45]\.\d{1,3}\.\d{1,3} )?[^\n]{3,200}$", re.M)
-# The notice itself says the failure is final: Exim "This is a permanent error.",
-# Sendmail "The following addresses had permanent fatal errors".
-_PERMANENT_NOTICE = re.compile(r"this is a permanent error|permanent fatal errors?\b", re.I)
-_SENTENCE_RCPT = re.compile(
-    r"(?:delivering your (?:mail|message) to|(?:could not|couldn't|can ?not|cannot|unable to) "
-    r"(?:be )?deliver(?:ed)?(?: your message| the message| this message)?(?: to)?:?|"
-    r"delivery to|message to|recipient:?|recipients?:|address(?:es)?:|userid:|rcpt to:?|"
-    r"addressed to|destinataire|for)\s*<?(?P<a>" + textscan.ADDRESS.pattern + r")>?",
-    re.I)
-
-
-def _read_text(report: Report) -> None:
-    notice = report.notice
-    own = {report.sender, _addr_of(report.headers.get("to", "")),
-           _addr_of(report.headers.get("reply-to", ""))}
-    own.discard("")
-    blocks: list[tuple[str, list[str]]] = []
-    order: dict[str, int] = {}
-    lines = notice.split("\n")
-    current: list[str] | None = None
-    # Sendmail session transcripts: "While talking to HOST:", ">>> CMD", "<<< reply" come
-    # *before* the "550 <addr>... text" line they explain; lines after it belong to the
-    # next recipient (or to another host), never to this one.
-    pending: list[str] | None = None
-    para: list[str] = []  # the current paragraph, for a reason written above the address
-    before: dict[str, list[str]] = {}
-    for line in lines:
-        m = _BLOCK_START.match(line)
-        addr = m.group("a").lower() if m else ""
-        if m and addr != report.sender and not _is_daemon_addr(addr):
-            transcript = _TRANSCRIPT_RCPT.match(line) is not None
-            if addr in order:
-                current = blocks[order[addr]][1]
-            else:
-                order[addr] = len(blocks)
-                current = []
-                blocks.append((addr, current))
-            rest = m.group("rest").strip()
-            if transcript:
-                said = [x.strip() for x in pending or () if x.strip()][-12:]
-                current.extend(said)
-                current.append(line.strip())
-                if not any(x.startswith(">>>") for x in said):
-                    current.append("(in reply to RCPT TO command)")
-                current, pending = None, []
-                continue
-            pending = None
-            if rest:
-                current.append(line.strip())
-            elif addr not in before:
-                # Lotus Notes, MailMarshal...: the reason is written above the address
-                before[addr] = [x.strip() for x in para
-                                if x.strip() and not _RULE_LINE.match(x)
-                                and not _BLOCK_START.match(x)][-3:]
-            continue
-        if _TALKING_TO.match(line):
-            current, pending = None, [line]
-            continue
-        if not line.strip():
-            para = []
-        else:
-            para.append(line)
-        if pending is not None:
-            pending.append(line)
-        elif current is not None and len(current) < 40:
-            current.append(line)
-    if not blocks:
-        for m in _SENTENCE_RCPT.finditer(notice):
-            addr = m.group("a").lower()
-            if addr not in own and not _is_daemon_addr(addr) and addr not in order:
-                order[addr] = len(blocks)
-                blocks.append((addr, [notice[m.end() : m.end() + 1500]]))
-    failed = []
-    for k in _X_FAILED:
-        if k in report.headers:
-            failed = [a.lower() for a in textscan.addresses(report.headers[k])]
-            break
-    if failed:
-        texts = {a: "\n".join(b) for a, b in blocks}
-        pairs = [(a, texts.get(a, "")) for a in dict.fromkeys(failed)]
-    else:
-        pairs = [(a, "\n".join(b)) for a, b in blocks]
-    if not pairs:
-        pairs = [("", "")]
-    permanent = bool(_PERMANENT_NOTICE.search(notice))
-    # several recipients: each one reads the notice without the others' blocks
-    starts = recipient_starts(notice, {a for a, _ in pairs}) if len(pairs) > 1 else []
-    for addr, block in pairs:
-        context = own_text(notice, starts, {addr})
-        diag = textscan.squash(_trim_block(block)) if block else ""
-        if not _HAS_CODE.search(diag):
-            # no reply code near the address: the notice's own reason (its text before
-            # the recipients, or this recipient's own block)
-            m = _REPLY_LINE.search(context)
-            reply_line = textscan.squash(m.group(0)) if m else ""
-            said = " ".join(before.get(addr, ()))
-            diag = " ".join(x for x in (reply_line, said, diag) if x)
-        f = Failure(recipient=addr, diagnostic=diag, context=context,
-                    action="failed" if permanent else "")
-        code, status = textscan.reply_code(diag)
-        f.smtp_code, f.status = code, status or textscan.any_status(diag)
-        f.command = textscan.command(diag)
-        f.remote_mta = textscan.remote_host(block or notice)
-        report.failures.append(f)
-    report.form = "text"
-
-
-def _trim_block(block: str) -> str:
-    """A recipient's paragraph(s): stop at two blank lines in a row."""
-    out: list[str] = []
-    blank = 0
-    for line in block.split("\n"):
-        if not line.strip():
-            blank += 1
-            if blank >= 2 and any(x.strip() for x in out):
-                break
-            continue
-        blank = 0
-        out.append(line)
-    return "\n".join(out)
-
-
-def _is_daemon_addr(addr: str) -> bool:
-    local = addr.split("@", 1)[0]
-    return local in ("mailer-daemon", "mailer_daemon", "maildaemon")
-
-
-def _read_autoreply(report: Report) -> bool:
-    h = report.headers
-    auto = h.get("auto-submitted", "").lower()
-    flagged = ("auto-replied" in auto or "x-autoreply" in h or "x-autorespond" in h
-               or h.get("precedence", "").lower() == "auto_reply"
-               or "x-auto-response-suppress" in h or "x-autoreply-from" in h)
-    subject_hit = bool(_AUTOREPLY_SUBJECT.search(report.subject))
-    if not (subject_hit or (flagged and _AUTOREPLY_BODY.search(report.notice))):
-        return False
-    if _DAEMON.search(h.get("from", "")):
-        return False
-    rcpt = report.sender or _addr_of(h.get("reply-to", ""))
-    report.failures.append(Failure(recipient=rcpt, reason="vacation",
-                                   diagnostic=textscan.squash(report.notice)[:300]))
-    report.form = "autoreply"
-    return True
-
-
-_OPTOUT = re.compile(r"sent this (?:e-?mail|message) to unsubscribe|unsubscribe request", re.I)
-
-
-def _read_optout(report: Report) -> None:
-    """Mail clients' one-click unsubscribe mails (Apple Mail) are opt-out feedback."""
-    if report.subject.strip().lower() == "unsubscribe" or _OPTOUT.search(report.notice[:500]):
-        report.failures.append(Failure(recipient=report.sender, reason="feedback",
-                                       feedback_type="opt-out",
-                                       diagnostic=textscan.squash(report.notice)[:300]))
-        report.form = "arf"
 
 
 __all__ = ["cut_original", "normal_status", "read"]

@@ -21,6 +21,10 @@ class Failure:
     reason: str = ""  # preset by the format itself (feedback, vacation)
     feedback_type: str = ""
     context: str = ""  # wider text (the whole notice) for a second look
+    # a feedback report's reported message: its Return-Path (our VERP address) and
+    # Message-ID, so each of several reports can be tied to its own delivery
+    reported_return_path: str = ""
+    reported_message_id: str = ""
 
 
 @dataclass(slots=True)

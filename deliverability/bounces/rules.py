@@ -29,6 +29,7 @@ class Rule:
     context: bool  # may also match the wider notice text, not only the diagnostic
     weak: bool  # tried only after the status code had its say
     notice: bool  # the provider states its reason in the notice: read before the reply
+    over_status: bool  # a fact about the sender: holds under any status ([status_kinds])
     triggers: frozenset[str] | None  # literal prefixes; the regex runs only if one occurs
 
 
@@ -99,6 +100,12 @@ class RuleSet:
     triggered: dict[bool, dict[str, tuple[int, ...]]] = field(default_factory=dict)
     always: dict[tuple, tuple[int, ...]] = field(default_factory=dict)  # cache
     notice_rules: dict[str, tuple[Rule, ...]] = field(default_factory=dict)  # by provider
+    # RFC 3463 subject -> kinds a generic text rule may give under it ([status_kinds])
+    status_kinds: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def provider_names(self) -> frozenset[str]:
+        return frozenset(name for name, _, _ in self.providers)
 
     def match_notice(self, text: str, provider: str) -> Rule | None:
         """A provider's own statement in the notice (``notice = true`` rules), which
@@ -121,7 +128,7 @@ class RuleSet:
 
     def match(self, diagnostic: str, status: str, code: str, command: str, provider: str,
               context: bool = False, weak: bool = False, found: frozenset[str] | None = None,
-              lowered: str | None = None) -> Rule | None:
+              lowered: str | None = None, kinds: frozenset[str] | None = None) -> Rule | None:
         """First rule whose conditions hold. ``found`` is ``self.gate.present(lowered)``
         when the caller already has it (the same text is often tried against both rule
         groups), ``lowered`` the lower-cased diagnostic.
@@ -146,6 +153,9 @@ class RuleSet:
             rule = group[i]
             if rule.providers and provider not in rule.providers:
                 continue
+            if kinds is not None and not rule.providers and rule.status is None \
+                    and not rule.over_status and self.kinds.get(rule.reason) not in kinds:
+                continue  # the status's subject says otherwise; only a provider's text may
             if context and not (rule.context and rule.pattern):
                 continue
             if rule.status is not None and not rule.status.search(status):
@@ -158,6 +168,16 @@ class RuleSet:
                 continue
             return rule
         return None
+
+    def kinds_for_status(self, status: str) -> frozenset[str] | None:
+        """The kinds that the enhanced status's class and subject leave to a generic
+        text rule (None: any). ``5.1.1`` -> ``x.1.1`` -> ``x.1``."""
+        if not status or not self.status_kinds:
+            return None
+        _, _, rest = status.partition(".")
+        sub = rest.partition(".")[0]
+        return (self.status_kinds.get(status) or self.status_kinds.get("x." + rest)
+                or self.status_kinds.get("x." + sub))
 
     def status_reason(self, status: str) -> str:
         """Reason implied by an enhanced status code alone (RFC 3463 subjects)."""
@@ -285,6 +305,9 @@ def build(data: dict) -> RuleSet:
     rules = []
     for n, r in enumerate(data.get("rule", [])):
         where = f"rule {r.get('id', n)}"
+        if not str(r.get("source", "")).strip():
+            # a rule says what it is written from (RFC, provider page, MTA format)
+            raise ValueError(f"{where}: no source")
         pats = r.get("patterns")
         pattern = r.get("pattern")
         if pats:
@@ -295,6 +318,7 @@ def build(data: dict) -> RuleSet:
             commands=frozenset(_as_tuple(r.get("command"))),
             pattern=_compile(pattern, where), context=bool(r.get("context", True)),
             weak=bool(r.get("weak", False)), notice=bool(r.get("notice", False)),
+            over_status=bool(r.get("over_status", False)),
             triggers=_frozen(_triggers(pats))))
     # provider rules first, file order kept within each group
     rules.sort(key=lambda r: 0 if r.providers else 1)
@@ -323,7 +347,8 @@ def build(data: dict) -> RuleSet:
                    rules=strong, weak=weak, status_map=dict(data.get("status", {})),
                    providers=providers, gate=Gate(words), provider_gate=provider_gate,
                    untriggered=untriggered, triggered=triggered,
-                   notice_rules=_notice_rules(rules))
+                   notice_rules=_notice_rules(rules),
+                   status_kinds={k: frozenset(v) for k, v in data.get("status_kinds", {}).items()})
 
 
 def _notice_rules(rules: list[Rule]) -> dict[str, tuple[Rule, ...]]:

@@ -18,7 +18,9 @@ _COMMAND_CONTEXT = re.compile(
     r"(?:(end of data|final data|data|rcpt to|rcpt_to|rcpt|mail from|mail_from|helo|ehlo|"
     r"initial connection|message content|connect)\b)|>>> ?(data|rcpt|mail|helo|ehlo)\b|"
     r"\b(?:in|at) (rcpt to|mail from|data)\b|\bsmtp:(rcpt|mail|data)\b")
-_RCPT_HINT = re.compile(r"does not like recipient|\brcpt_to\b")
+# qmail-remote "does not like recipient", Yahoo's "[RCPT_TO]", Messaging Server's
+# "Remote SMTP server has rejected address" (its DSN template's reason for a refused RCPT)
+_RCPT_HINT = re.compile(r"does not like recipient|\brcpt_to\b|server has rejected address")
 _QMAIL_MAIL = re.compile(r"sender was rejected|connected to .{1,80} but sender")
 _QMAIL_CONN = re.compile(r"(?:greeting failed|connected to .{1,80} but greeting)")
 _QMAIL_HELO = re.compile(r"but my name was rejected")
@@ -73,7 +75,8 @@ def command(text: str) -> str:
             return "HELO"
         return "CONN"
     # literal prefilters: each regex below needs its word, and most texts have none
-    if ("recipient" in text or "rcpt_to" in text) and _RCPT_HINT.search(text):
+    if ("recipient" in text or "rcpt_to" in text or "rejected address" in text) and \
+            _RCPT_HINT.search(text):
         return "RCPT"
     if "sender" in text and _QMAIL_MAIL.search(text):
         return "MAIL"

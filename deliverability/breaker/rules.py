@@ -229,6 +229,18 @@ REASON_TO_CLASS = {
 }
 
 
+# Which breaker classes may follow from the classifier's kind: the class refines the
+# verdict, it never contradicts it (a reply the classifier calls a bad address is never
+# counted as a block against the provider, and a block never as a bad address).
+KIND_CLASSES = {
+    "hard": frozenset({"recipient_hard"}),
+    "block": frozenset({"throttle", "connection", "reputation", "block", "auth_config",
+                        "content"}),
+    "soft": frozenset({"recipient_soft", "transient", "throttle", "connection",
+                       "unknown_5xx"}),
+}
+
+
 @dataclass(frozen=True)
 class Match:
     klass: str
@@ -236,18 +248,52 @@ class Match:
     normalised: str
 
 
-def classify(provider: str, code: int, text: str, *, reason: str = "",
+def kind_of(reason: str, code: int) -> str:
+    """The classifier's kind for one of its reasons (its ``[kinds]`` table); an address
+    reason is hard only in a permanent (5yz) answer, as in the classifier."""
+    from deliverability.bounces.rules import ruleset as bounce_rules
+
+    kind = bounce_rules().kinds.get(reason, "")
+    if kind == "hard" and code < 500:
+        return "soft"  # RFC 5321 4.2.1: a 4yz answer is transient; the address is not judged
+    return kind
+
+
+def classify(provider: str, code: int, text: str, *, reason: str = "", kind: str = "",
              ruleset: Ruleset | None = None) -> Match:
-    """The breaker class of an answer: first matching rule, else the classifier's reason."""
+    """The breaker class of an answer, as a refinement of the classifier's verdict.
+
+    ``reason``/``kind`` are the classifier's (``deliverability.classify.classify_answer``
+    gives both with the class); when the caller has neither, the classifier is asked, so
+    there is one decision per answer. Rules whose class the kind does not allow are
+    skipped; without a matching rule the reason's class, else the kind's default."""
     ruleset = ruleset or load()
     normalised = normalise_reply(code, text)
     if 200 <= code < 300:
         return Match("accepted", None, normalised)
+    if not reason and not kind:
+        from deliverability.classify import classifier_provider, classify_reply
+
+        verdict = classify_reply(code, text, provider=classifier_provider(provider) or None)
+        reason, kind = verdict.get("reason", ""), verdict.get("kind", "")
+    kind = kind or kind_of(reason, code)
+    allowed = KIND_CLASSES.get(kind)
     for rule in ruleset.rules:
+        if allowed is not None and rule.klass not in allowed:
+            continue
         if rule.matches(provider, code, normalised):
-            if rule.klass in ("transient", "unknown_5xx") and reason in REASON_TO_CLASS:
+            if rule.klass in ("transient", "unknown_5xx") and reason in REASON_TO_CLASS \
+                    and _allowed(REASON_TO_CLASS[reason], allowed):
                 return Match(REASON_TO_CLASS[reason], None, normalised)
             return Match(rule.klass, rule, normalised)
-    if reason in REASON_TO_CLASS:
+    if reason in REASON_TO_CLASS and _allowed(REASON_TO_CLASS[reason], allowed):
         return Match(REASON_TO_CLASS[reason], None, normalised)
+    if kind == "hard":
+        return Match("recipient_hard", None, normalised)
+    if kind == "block":
+        return Match("block", None, normalised)
     return Match("transient" if code < 500 else "unknown_5xx", None, normalised)
+
+
+def _allowed(klass: str, allowed: frozenset[str] | None) -> bool:
+    return allowed is None or klass in allowed

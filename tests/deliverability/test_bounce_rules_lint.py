@@ -12,7 +12,7 @@ REASONS = set(DATA["kinds"])
 KINDS = {"hard", "soft", "block", "complaint", "auto_reply", "delivered", "unknown"}
 COMMANDS = {"CONN", "HELO", "EHLO", "MAIL", "RCPT", "DATA"}
 ALLOWED_KEYS = {"id", "reason", "provider", "status", "code", "command", "patterns", "pattern",
-                "context", "weak", "notice"}
+                "context", "weak", "notice", "source", "over_status"}
 
 
 def _list(value):
@@ -55,6 +55,29 @@ def test_rule(rule):
         bare = re.sub(r"\\u[0-9a-fA-F]{4}|\\[A-Za-z]", "", p)
         assert bare == bare.lower(), f"upper case in {p!r}"
         assert not re.compile(p).search(""), f"{p!r} matches the empty string"
+
+
+def test_every_rule_names_its_source():
+    """A rule is written from an RFC, a provider's page or an MTA's format, and says which
+    (issue 13: no rule may be a sentence lifted from one sample)."""
+    for rule in RULES:
+        assert len(str(rule.get("source", "")).strip()) >= 10, rule["id"]
+
+
+def test_a_rule_without_source_is_refused():
+    import copy
+
+    data = copy.deepcopy(DATA)
+    del data["rule"][0]["source"]
+    with pytest.raises(ValueError, match="no source"):
+        build(data)
+
+
+def test_status_kinds():
+    """[status_kinds]: RFC 3463 subjects mapped to kinds the lint knows."""
+    for key, kinds in DATA["status_kinds"].items():
+        assert re.fullmatch(r"x\.\d{1,3}(?:\.\d{1,3})?", key), key
+        assert set(kinds) <= KINDS, key
 
 
 def test_notice_rules_belong_to_a_provider():
@@ -120,3 +143,17 @@ def test_trigger_words_are_sound():
             continue
         for w in rule.triggers:
             assert w == w.lower() and w.strip(), (rule.id, w)
+
+
+def test_every_vendor_layout_names_its_source_and_has_a_fixture():
+    """Each layout parser says which format it is written from, and a hand-written
+    fixture citing that format exercises it (deliverability/bounces/layouts)."""
+    from pathlib import Path
+
+    from deliverability.bounces import layouts
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "bounces"
+    names = {p.name.split("_", 1)[0] for p in fixtures.glob("*.eml")}
+    for layout in layouts.LAYOUTS:
+        assert len(layout.SOURCE.strip()) >= 10, layout.NAME
+        assert layout.NAME in names, f"no fixture for layout {layout.NAME}"

@@ -46,6 +46,39 @@ MESSAGES = {
         ("strict@example.com", "block", "policyviolation", False, "5.7.1"),
         ("left.us@example.org", "hard", "userunknown", True, "5.1.1"),
         ("reader@unresolved.example.net", "soft", "networkerror", False, "4.4.3")],
+    # several feedback reports in one message (RFC 5965), every Feedback-Type kept
+    "arf_three_reports_digest.eml": [
+        ("first.reader@example.net", "complaint", "feedback", False, ""),
+        ("second.reader@example.net", "complaint", "feedback", False, ""),
+        ("third.reader@example.org", "complaint", "feedback", False, "")],
+    "arf_two_parts_not_spam.eml": [
+        ("kept@example.net", "complaint", "feedback", False, ""),
+        ("also.kept@example.net", "complaint", "feedback", False, ""),
+        ("hidden.reader@example.org", "complaint", "feedback", False, "")],
+    "arf_fields_in_text_plain.eml": [
+        ("plain.reporter@example.net", "complaint", "feedback", False, "")],
+    # RFC 3464 actions: delivered/relayed/expanded are no failure, delayed never final
+    "rfc3464_delivered_and_failed.eml": [
+        ("arrived@example.net", "delivered", "delivered", False, "2.0.0"),
+        ("gone@example.net", "hard", "userunknown", True, "5.1.1")],
+    "rfc3464_relayed_expanded_delayed.eml": [
+        ("relayed@example.org", "delivered", "delivered", False, "2.0.0"),
+        ("list@example.org", "delivered", "delivered", False, "2.0.0"),
+        ("slow@example.com", "soft", "expired", False, "4.4.1"),
+        ("not.yet@example.com", "soft", "expired", False, "4.1.1")],
+    # RFC 3834 auto-replies in English, German and French
+    "rfc3834_vacation_en_leave.eml": [("grace@example.org", "auto_reply", "vacation", False, "")],
+    "rfc3834_vacation_de.eml": [("hanna@example.net", "auto_reply", "vacation", False, "")],
+    "rfc3834_vacation_fr.eml": [("camille@example.com", "auto_reply", "vacation", False, "")],
+    # vendor layouts, each read by its own parser (deliverability/bounces/layouts)
+    "dma_rcpt_mailbox_unavailable.eml": [("gone.box@example.org", "hard", "userunknown", True,
+                                          "")],
+    "messagingserver_text_only.eml": [("reader@example.net", "hard", "userunknown", True, "")],
+    "imail_unknown_user.eml": [("gone.reader@example.org", "hard", "userunknown", True, "")],
+    "interscan_rcpt_transcript.eml": [("gone@example.jp", "hard", "userunknown", True, "")],
+    "surfcontrol_no_such_user.eml": [("nobody@example.com", "hard", "userunknown", True, "")],
+    "verizon_no_valid_recipients.eml": [("5550100@vzwpix.com", "hard", "userunknown", True, "")],
+    "fml_not_member.eml": [("readers@lists.example.org", "block", "rejected", False, "")],
     "exim_two_failed_one_without_code.eml": [
         ("quiet@example.org", "soft", "suspend", False, ""),
         ("gone@example.net", "hard", "userunknown", True, "5.1.1")],
@@ -66,6 +99,40 @@ def test_fixture(name):
 
 def test_every_fixture_is_in_the_table():
     assert {p.name for p in FIXTURES.glob("*.eml")} == set(MESSAGES)
+
+
+def test_feedback_types_kept_per_report():
+    results = classify_message((FIXTURES / "arf_three_reports_digest.eml").read_bytes())
+    assert [r["feedback_type"] for r in results] == ["abuse", "fraud", "virus"]
+    # each report keeps its own reported message's Return-Path (our VERP address)
+    assert [r["reported_return_path"] for r in results] == [
+        "bounces+d1x@news.example.com", "bounces+d2x@news.example.com",
+        "bounces+d3x@news.example.com"]
+    results = classify_message((FIXTURES / "arf_two_parts_not_spam.eml").read_bytes())
+    assert [r["feedback_type"] for r in results] == ["not-spam", "not-spam", "other"]
+
+
+def test_delay_notice_is_never_hard():
+    results = classify_message((FIXTURES / "rfc3464_relayed_expanded_delayed.eml").read_bytes())
+    assert [r["action"] for r in results] == ["relayed", "expanded", "delayed", "delayed"]
+    assert not any(r["hard"] for r in results)
+
+
+@pytest.mark.parametrize(("name", "layout"), [
+    ("dma_rcpt_mailbox_unavailable.eml", "dma"), ("messagingserver_text_only.eml",
+                                                  "messagingserver"),
+    ("imail_unknown_user.eml", "imail"), ("interscan_rcpt_transcript.eml", "interscan"),
+    ("surfcontrol_no_such_user.eml", "surfcontrol"),
+    ("verizon_no_valid_recipients.eml", "verizon"), ("fml_not_member.eml", "fml")])
+def test_vendor_layout_reads_its_own_format(name, layout):
+    from deliverability.bounces import extract
+
+    assert extract.read((FIXTURES / name).read_bytes()).form == f"layout:{layout}"
+
+
+def test_messaging_server_keeps_the_original_address():
+    [r] = classify_message((FIXTURES / "messagingserver_text_only.eml").read_bytes())
+    assert r["original_recipient"] == "alias.reader@example.net"
 
 
 def test_original_recipient_kept_when_it_differs():
@@ -262,3 +329,14 @@ def test_addresses_listed_over_one_reason_share_it():
     assert set(results) == {"first@example.org", "second@example.org"}
     for r in results.values():
         assert (r["kind"], r["reason"], r["smtp_code"]) == ("hard", "userunknown", "550")
+
+
+def test_unmarked_out_of_office_from_a_no_reply_sender_is_an_auto_reply():
+    """RFC 3834 section 3.1.7: responders should send from their own address; some send
+    from a no-reply one without Auto-Submitted. An out-of-office subject and text still
+    make it an auto-reply, never a bounce (Outlook's "Automatic reply:" layout)."""
+    raw = (b"From: Sales Team <no-reply@example.org>\nTo: news@example.com\n"
+           b"Subject: Automatic reply: June newsletter\n\n"
+           b"I am out of the office until Monday and will reply on my return.\n")
+    assert [(r["recipient"], r["kind"]) for r in classify_message(raw)] == [
+        ("no-reply@example.org", "auto_reply")]

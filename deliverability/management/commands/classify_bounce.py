@@ -5,11 +5,12 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from deliverability.classify import classify_message, unknown_result
+from deliverability.classify import classify_message, unknown_result, with_breaker_class
 
 
 class Command(BaseCommand):
-    help = "Classify bounce / complaint / auto-reply messages; prints one JSON line per file."
+    help = ("Classify bounce / complaint / auto-reply messages; prints one JSON line per file "
+            "(each result with its breaker_class).")
 
     def add_arguments(self, parser):
         parser.add_argument("files", nargs="+", help="message files ('-' reads stdin)")
@@ -18,7 +19,8 @@ class Command(BaseCommand):
         for name in options["files"]:
             try:
                 raw = sys.stdin.buffer.read() if name == "-" else _read(name)
-                results = classify_message(raw)
+                # each result carries the breaker's class from the same decision
+                results = [with_breaker_class(r) for r in classify_message(raw)]
                 line = {"file": name, "results": results}
             except OSError as e:  # a missing file is reported on its own line, the rest go on
                 line = {"file": name, "results": [unknown_result()], "error": str(e)}
