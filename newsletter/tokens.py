@@ -4,6 +4,11 @@ Tokens are ``django.core.signing`` signatures over an id, each with its own
 salt, so one kind can never be used as another and none can be forged or
 altered without the secret key. Nothing is stored: checking a token needs no
 database lookup.
+
+The signing key is the ``links`` key derived from ``SECRET_KEY``
+(``config.keys``), not the secret key itself. Readers accept the keys derived
+from ``SECRET_KEY_FALLBACKS`` too (rotation), and, for links mailed before the
+derived key existed, signatures made with the secret key or a fallback itself.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.core import signing
 
+from config import keys
 from newsletter import conf
 
 _CONFIRM = "newsletter.confirm"
@@ -47,12 +53,21 @@ class _TimestampSigner(_KeyedMixin, signing.TimestampSigner):
 
 
 @lru_cache(maxsize=16)
-def _signer(cls, salt: str, secret: str):
-    return cls(salt=salt, key=secret)
+def _signer(cls, salt: str, secret: str, fallbacks: tuple[str, ...]):
+    """A signer keyed with the derived links key; it also reads the fallbacks' tokens."""
+    secrets = [secret, *(f for f in fallbacks if f and f != secret)]
+    derived = [keys.derive(keys.LINKS, s).hex() for s in secrets]
+    # Links mailed before the derived key existed were signed with the secret itself.
+    return cls(salt=salt, key=derived[0], fallback_keys=derived[1:] + secrets)
+
+
+def _current(cls, salt: str):
+    return _signer(cls, salt, settings.SECRET_KEY,
+                   tuple(getattr(settings, "SECRET_KEY_FALLBACKS", ()) or ()))
 
 
 def _sign(cls, salt: str, value: str) -> str:
-    return _signer(cls, salt, settings.SECRET_KEY).sign(value)
+    return _current(cls, salt).sign(value)
 
 
 class TokenInvalid(Exception):
@@ -66,9 +81,9 @@ class TokenExpired(TokenInvalid):
 def _unsign_id(token: str, salt: str, max_age_days: int | None) -> int:
     try:
         if max_age_days is None:
-            value = signing.Signer(salt=salt).unsign(token)
+            value = _current(_Signer, salt).unsign(token)
         else:
-            value = signing.TimestampSigner(salt=salt).unsign(
+            value = _current(_TimestampSigner, salt).unsign(
                 token, max_age=max_age_days * 86400)
     except signing.SignatureExpired as exc:
         raise TokenExpired(str(exc)) from None
