@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 
 from config.redis import get_redis
 from deliverability.suppression import is_suppressed, suppress, suppressed_among
-from newsletter import conf, links, mx, ratelimit
+from newsletter import conf, confirm_budget, links, mx, ratelimit
 from newsletter.exceptions import InvalidAddress, SignupRateLimited
 from newsletter.models import (
     ConsentRecord,
@@ -86,11 +86,28 @@ def _plain(value: str) -> str:
 
 # --- signup ------------------------------------------------------------------
 
+_LIMIT_SCOPES = ("ip", "network", "list")
+
+
 def _signup_limits(mailing_list: MailingList, ip: str | None) -> list[tuple[str, int, int]]:
-    limits = [(ratelimit.key_for("list", str(mailing_list.id)), conf.SIGNUP_RATE_PER_LIST, HOUR)]
+    """Per client (IPv6: its /64), per network (/24, /48) and per list, in that order.
+
+    The network's share keeps one attacker from using up the list's hourly
+    budget for everyone; a refused request counts against none of them.
+    """
+    list_limit = conf.SIGNUP_RATE_PER_LIST
+    limits = [(ratelimit.key_for("list", str(mailing_list.id)), list_limit, HOUR)]
     if ip:
-        limits.insert(0, (ratelimit.key_for("ip", ip), conf.SIGNUP_RATE_PER_IP, HOUR))
+        client, network = ratelimit.client_networks(ip)
+        limits[:0] = [
+            (ratelimit.key_for("ip", client), conf.SIGNUP_RATE_PER_IP, HOUR),
+            (ratelimit.key_for("net", f"{mailing_list.id}:{network}"),
+             min(conf.SIGNUP_RATE_PER_NETWORK, list_limit), HOUR)]
     return limits
+
+
+def _refused_scope(limits: list, refused: int) -> str:
+    return _LIMIT_SCOPES[refused - 1] if len(limits) > 1 else "list"
 
 
 def _mx_check(address: str) -> None:
@@ -103,9 +120,10 @@ def _mx_check(address: str) -> None:
 
 def signup_rate_check(*, mailing_list: MailingList, ip: str | None) -> None:
     """Count a submission against the per-IP and per-list limits, or raise."""
-    refused = ratelimit.hit(_signup_limits(mailing_list, ip))
+    limits = _signup_limits(mailing_list, ip)
+    refused = ratelimit.hit(limits)
     if refused:
-        scope = "ip" if ip and refused == 1 else "list"
+        scope = _refused_scope(limits, refused)
         logger.warning("newsletter.signup.rate_limited",
                        extra={"list_id": mailing_list.id, "scope": scope})
         raise SignupRateLimited(scope)
@@ -181,10 +199,10 @@ def subscription_request(
         "user_agent": client.user_agent[:MAX_USER_AGENT], "source": str(client.source),
         "at": timezone.now().isoformat(), "language": translation.get_language() or "",
     })
-    refused, queued = ratelimit.hit_and_push(_signup_limits(mailing_list, client.ip),
-                                             SIGNUP_QUEUE, payload)
+    limits = _signup_limits(mailing_list, client.ip)
+    refused, queued = ratelimit.hit_and_push(limits, SIGNUP_QUEUE, payload)
     if refused:
-        raise SignupRateLimited("ip" if client.ip and refused == 1 else "list")
+        raise SignupRateLimited(_refused_scope(limits, refused))
     if queued == 1:  # the queue was empty: no drain is running or scheduled
         from newsletter.tasks import signups_drain
 
@@ -419,16 +437,16 @@ def _subscription_store(*, mailing_list: MailingList, address: str, name: str,
 
 
 def confirmation_mail_send(subscription: Subscription, *, address: str | None = None) -> bool:
-    """Queue the confirmation mail unless this address had enough of them in 24 h.
+    """Queue the confirmation mail, or let it wait while the address has enough open ones.
 
-    The mail holds the list's name (operator text) and the link, never
-    anything the signer typed.
+    A waiting mail is sent when one of them is clicked or 24 hours old
+    (``newsletter.confirm_budget``). The mail holds the list's name (operator
+    text) and the link, never anything the signer typed.
     """
     mailing_list = subscription.mailing_list
     address = address or subscription.subscriber.email
-    if ratelimit.hit([(ratelimit.key_for("confirm-mail", address),
-                       conf.CONFIRMATION_MAILS_PER_ADDRESS, DAY)]):
-        logger.info("newsletter.confirmation.limited",
+    if not confirm_budget.confirmation_slot_take(address, subscription.id):
+        logger.info("newsletter.confirmation.waiting",
                     extra={"subscription_id": subscription.id})
         return False
     context = {
@@ -497,7 +515,23 @@ def subscription_confirm(*, subscription_id: int, client: Client = Client(),
                            subscription=subscription, address=address, ip=client.ip,
                            user_agent=client.user_agent,
                            consent_text=consent_text)
+    confirm_budget.confirmation_clicked(address, subscription_id)
     return ConfirmOutcome.CONFIRMED
+
+
+def confirmations_release_due(*, limit: int = 500) -> int:
+    """Send confirmation mails that waited for a free slot of their address; returns how many."""
+    sent = 0
+    for subscription_id in confirm_budget.confirmations_waiting_due(limit):
+        subscription = (Subscription.objects.select_related("subscriber", "mailing_list")
+                        .filter(id=subscription_id, status=Status.PENDING).first())
+        if subscription is None:
+            confirm_budget.confirmation_forget(subscription_id)
+        elif is_suppressed(subscription.subscriber.email):
+            confirm_budget.confirmation_forget(subscription_id)
+        else:
+            sent += confirmation_mail_send(subscription)
+    return sent
 
 
 def subscription_unsubscribe(*, subscription_id: int, client: Client = Client(),

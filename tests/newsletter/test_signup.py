@@ -95,6 +95,7 @@ def test_thousand_signups_for_one_address_send_at_most_three_mails(
     from sending.transactional import transactional_email_deliver
 
     monkeypatch.setattr(conf, "SIGNUP_RATE_PER_IP", 100_000)
+    monkeypatch.setattr(conf, "SIGNUP_RATE_PER_NETWORK", 100_000)
     monkeypatch.setattr(conf, "SIGNUP_RATE_PER_ADDRESS", 100_000)
     answers = set()
     for i in range(1000):

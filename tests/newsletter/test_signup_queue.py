@@ -85,6 +85,7 @@ def test_bad_input_is_refused_in_the_request_and_nothing_is_queued(signup_post, 
 def test_thousand_queued_signups_for_one_address_send_at_most_three_mails(
         signup_post, queued, monkeypatch):
     monkeypatch.setattr(conf, "SIGNUP_RATE_PER_IP", 10**6)
+    monkeypatch.setattr(conf, "SIGNUP_RATE_PER_NETWORK", 10**6)
     monkeypatch.setattr(conf, "SIGNUP_RATE_PER_ADDRESS", 10**6)
     for i in range(1000):
         assert queued.post(signup_post, email="victim@example.org",
