@@ -34,8 +34,12 @@ SIGNUP_DNS_SERVERS = env_list("SIGNUP_DNS_SERVERS", [])
 # --- Links in mails ---
 # Days a confirmation link stays valid.
 CONFIRM_LINK_MAX_AGE_DAYS = env_int("CONFIRM_LINK_MAX_AGE_DAYS", 7, minimum=1)
-# Days a preference-page link (export, erase) stays valid.
+# Days a preference-page link (name, lists) stays valid.
 PREFERENCES_LINK_MAX_AGE_DAYS = env_int("PREFERENCES_LINK_MAX_AGE_DAYS", 180, minimum=1)
+# Minutes the link mailed on request for exporting or erasing one's data stays valid.
+PRIVACY_LINK_MAX_AGE_MINUTES = env_int("PRIVACY_LINK_MAX_AGE_MINUTES", 60, minimum=5)
+# Such links mailed per subscriber per hour (beyond: the same answer, no mail).
+PRIVACY_LINK_MAILS_PER_HOUR = env_int("PRIVACY_LINK_MAILS_PER_HOUR", 3, minimum=1)
 # Domain part of List-Id values (empty: the host of SITE_URL).
 LIST_ID_DOMAIN = env_str("LIST_ID_DOMAIN", "")
 

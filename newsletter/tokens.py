@@ -26,6 +26,9 @@ from newsletter import conf
 _CONFIRM = "newsletter.confirm"
 _UNSUBSCRIBE = "newsletter.unsubscribe"
 _PREFERENCES = "newsletter.preferences"
+# Fresh links mailed on request for the two acts a preference link (which lives
+# for months in every mail, and is forwarded with it) must not allow alone.
+PRIVACY_ACTIONS = {"export": "newsletter.export", "erase": "newsletter.erase"}
 
 
 class _KeyedMixin:
@@ -78,13 +81,14 @@ class TokenExpired(TokenInvalid):
     """Genuine but too old."""
 
 
-def _unsign_id(token: str, salt: str, max_age_days: int | None) -> int:
+def _unsign_id(token: str, salt: str, max_age_days: int | None, *,
+               max_age_s: int | None = None) -> int:
     try:
-        if max_age_days is None:
+        if max_age_days is None and max_age_s is None:
             value = _current(_Signer, salt).unsign(token)
         else:
             value = _current(_TimestampSigner, salt).unsign(
-                token, max_age=max_age_days * 86400)
+                token, max_age=max_age_s if max_age_s is not None else max_age_days * 86400)
     except signing.SignatureExpired as exc:
         raise TokenExpired(str(exc)) from None
     except signing.BadSignature as exc:
@@ -117,3 +121,13 @@ def preferences_token(subscriber_id: int) -> str:
 
 def preferences_token_read(token: str) -> int:
     return _unsign_id(token, _PREFERENCES, conf.PREFERENCES_LINK_MAX_AGE_DAYS)
+
+
+def privacy_token(subscriber_id: int, action: str) -> str:
+    """A fresh link for ``export`` or ``erase``, mailed on request from the preference page."""
+    return _sign(_TimestampSigner, PRIVACY_ACTIONS[action], str(subscriber_id))
+
+
+def privacy_token_read(token: str, action: str) -> int:
+    return _unsign_id(token, PRIVACY_ACTIONS[action], None,
+                      max_age_s=conf.PRIVACY_LINK_MAX_AGE_MINUTES * 60)

@@ -24,7 +24,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from config.redis import get_redis
-from deliverability.suppression import is_suppressed, suppress, suppressed_among
+from deliverability.suppression import is_suppressed, suppressed_among
 from newsletter import conf, confirm_budget, links, mx, ratelimit
 from newsletter.exceptions import InvalidAddress, SignupRateLimited
 from newsletter.models import (
@@ -565,115 +565,6 @@ def subscriptions_unsubscribe_address(*, address: str, source: str = Source.SYST
                .exclude(status=Status.UNSUBSCRIBED).values_list("id", flat=True))
     return sum(subscription_unsubscribe(subscription_id=i, client=Client(source=source),
                                         detail=detail) for i in ids)
-
-
-# --- preferences, export, erase ---------------------------------------------------
-
-def lists_for_preferences(subscriber: Subscriber) -> list[tuple[MailingList, Subscription | None]]:
-    """Public lists and any list the subscriber is on, with the subscription if any."""
-    subs = {s.mailing_list_id: s for s in subscriber.subscriptions.select_related("mailing_list")}
-    lists = list(MailingList.objects.filter(Q(public=True) | Q(id__in=subs.keys())))
-    return [(ml, subs.get(ml.id)) for ml in lists]
-
-
-def subscriber_preferences_update(*, subscriber_id: int, name: str, list_ids: set[int],
-                                  client: Client) -> dict[str, int]:
-    """Save the preference page: the name, and which lists to be on.
-
-    The page is reached through a link mailed to the address, so ticking a list
-    subscribes at once (recorded as re-subscribe), except for suppressed
-    addresses, which are never re-subscribed silently.
-    """
-    name = name_clean(name)
-    changes = {"subscribed": 0, "unsubscribed": 0}
-    with transaction.atomic():
-        subscriber = Subscriber.objects.select_for_update().get(id=subscriber_id)
-        if subscriber.name != name:
-            subscriber.name = name
-            subscriber.save(update_fields=["name", "updated_at"])
-        suppressed = is_suppressed(subscriber.email)
-        for mailing_list, subscription in lists_for_preferences(subscriber):
-            wanted = mailing_list.id in list_ids
-            on = subscription is not None and subscription.status == Status.CONFIRMED
-            if on and not wanted:
-                subscription_unsubscribe(subscription_id=subscription.id, client=client)
-                changes["unsubscribed"] += 1
-            elif wanted and not on and not suppressed:
-                if subscription is None:
-                    subscription = Subscription.objects.create(
-                        subscriber=subscriber, mailing_list=mailing_list)
-                subscription.status = Status.CONFIRMED
-                subscription.confirmed_at = timezone.now()
-                subscription.unsubscribed_at = None
-                subscription.save()
-                consent_record_add(event=Event.RESUBSCRIBE, source=client.source,
-                                   subscription=subscription, address=subscriber.email,
-                                   ip=client.ip, user_agent=client.user_agent,
-                                   consent_text=consent_text_current(mailing_list))
-                changes["subscribed"] += 1
-    return changes
-
-
-def consent_records_of(subscriber: Subscriber) -> Q:
-    """The consent records about this person: through their subscriptions, or orphaned
-    (subscription purged or deleted) records of their address."""
-    return (Q(subscription__in=Subscription.objects.filter(subscriber=subscriber))
-            | Q(subscription=None,
-                address_sha256=ConsentRecord.hash_address(subscriber.email)))
-
-
-def subscriber_export_data(*, subscriber_id: int) -> dict:
-    """Everything we hold about a subscriber, as plain JSON-able data."""
-    subscriber = Subscriber.objects.get(id=subscriber_id)
-    subs = subscriber.subscriptions.select_related("mailing_list").order_by("id")
-    records = (ConsentRecord.objects.filter(consent_records_of(subscriber))
-               .select_related("consent_text").order_by("created_at", "id"))
-
-    def when(value):
-        return value.isoformat() if value else None
-
-    return {
-        "email": subscriber.email,
-        "name": subscriber.name,
-        "attributes": subscriber.attributes,
-        "created_at": when(subscriber.created_at),
-        "subscriptions": [
-            {"list": s.mailing_list.name, "list_slug": s.mailing_list.slug, "status": s.status,
-             "created_at": when(s.created_at), "confirmed_at": when(s.confirmed_at),
-             "unsubscribed_at": when(s.unsubscribed_at)} for s in subs
-        ],
-        "consent_records": [
-            {"event": r.event, "source": r.source, "at": when(r.created_at),
-             "list_slug": r.list_slug, "ip": r.ip, "user_agent": r.user_agent,
-             "consent_text": r.consent_text.text if r.consent_text else None,
-             "consent_text_version": r.consent_text.version if r.consent_text else None}
-            for r in records
-        ],
-    }
-
-
-def subscriber_erase(*, subscriber_id: int, client: Client = Client()) -> bool:
-    """Erase a subscriber's personal data, keeping the address suppressed.
-
-    Subscriptions and the subscriber row go; consent records stay as proof but
-    lose address, IP and user agent (the address' SHA-256 remains). The
-    suppression stops any later import or signup from silently re-adding them.
-    """
-    subscriber = Subscriber.objects.filter(id=subscriber_id).first()
-    if subscriber is None:
-        return False
-    address = subscriber.email
-    digest = ConsentRecord.hash_address(address)
-    with transaction.atomic():
-        suppress(address=address, reason="erased", source="newsletter.erase")
-        for subscription in subscriber.subscriptions.select_related("mailing_list"):
-            consent_record_add(event=Event.ERASE, source=client.source,
-                               subscription=subscription, address="", address_sha256=digest)
-        ConsentRecord.objects.filter(consent_records_of(subscriber)).update(
-            address="", ip=None, user_agent="")
-        subscriber.delete()
-    logger.info("newsletter.subscriber.erased", extra={"subscriber_id": subscriber_id})
-    return True
 
 
 # --- housekeeping ---------------------------------------------------------------

@@ -56,7 +56,7 @@ def test_request_only_checks_and_queues_and_the_task_stores(signup_post, queued)
     assert response.status_code == 302
     assert not Subscriber.objects.exists()  # nothing stored in the request
     (payload,) = queued.payloads
-    assert payload["address"] == "Ann@example.org" and payload["language"] == "de"
+    assert payload["address"] == "ann@example.org" and payload["language"] == "de"
     assert queued.run(times=2) == ["requested", "duplicate"]  # redelivery does nothing
     assert Subscription.objects.get().status == "pending"
     record = ConsentRecord.objects.get()
