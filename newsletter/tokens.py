@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from functools import lru_cache
 
 from django.conf import settings
 from django.core import signing
@@ -55,8 +54,7 @@ class _TimestampSigner(_KeyedMixin, signing.TimestampSigner):
     pass
 
 
-@lru_cache(maxsize=16)
-def _signer(cls, salt: str, secret: str, fallbacks: tuple[str, ...]):
+def _signer(cls, salt: str, secret: str, fallbacks: list[str]):
     """A signer keyed with the derived links key; it also reads the fallbacks' tokens."""
     secrets = [secret, *(f for f in fallbacks if f and f != secret)]
     derived = [keys.derive(keys.LINKS, s).hex() for s in secrets]
@@ -64,9 +62,19 @@ def _signer(cls, salt: str, secret: str, fallbacks: tuple[str, ...]):
     return cls(salt=salt, key=derived[0], fallback_keys=derived[1:] + secrets)
 
 
+_signers: dict[tuple, tuple[list[str], signing.Signer]] = {}
+
+
 def _current(cls, salt: str):
-    return _signer(cls, salt, settings.SECRET_KEY,
-                   tuple(getattr(settings, "SECRET_KEY_FALLBACKS", ()) or ()))
+    """The signer for the settings now, made once per process (and again when they change)."""
+    secret, fallbacks = settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS
+    entry = _signers.get((cls, salt, secret))
+    if entry is None or entry[0] != fallbacks:
+        if len(_signers) > 32:  # settings changed many times (tests): start afresh
+            _signers.clear()
+        entry = _signers[(cls, salt, secret)] = (list(fallbacks), _signer(
+            cls, salt, secret, fallbacks))
+    return entry[1]
 
 
 def _sign(cls, salt: str, value: str) -> str:
