@@ -99,3 +99,20 @@ def confirmations_waiting_due(limit: int = 500) -> list[int]:
 def confirmation_forget(subscription_id: int) -> None:
     """Nothing to send any more (confirmed, unsubscribed, erased or purged)."""
     get_redis().zrem(WAITING, str(subscription_id))
+
+
+def confirmations_release_due(*, limit: int = 500) -> int:
+    """Send confirmation mails that waited for a free slot of their address; how many went."""
+    from deliverability.suppression import is_suppressed
+    from newsletter.models import Subscription
+    from newsletter.services.subscriptions import confirmation_mail_send
+
+    sent = 0
+    for subscription_id in confirmations_waiting_due(limit):
+        subscription = (Subscription.objects.select_related("subscriber", "mailing_list")
+                        .filter(id=subscription_id, status=Subscription.Status.PENDING).first())
+        if subscription is None or is_suppressed(subscription.subscriber.email):
+            confirmation_forget(subscription_id)  # confirmed, gone or suppressed since
+        else:
+            sent += confirmation_mail_send(subscription)
+    return sent

@@ -25,7 +25,7 @@ def signups_requeue_stale() -> int:
              ignore_result=True)
 def confirmations_release_due() -> int:
     """Every minute: confirmation mails that waited for their address' budget."""
-    from newsletter.services.subscriptions import confirmations_release_due as release
+    from newsletter.confirm_budget import confirmations_release_due as release
 
     return release()
 

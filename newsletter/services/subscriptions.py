@@ -519,21 +519,6 @@ def subscription_confirm(*, subscription_id: int, client: Client = Client(),
     return ConfirmOutcome.CONFIRMED
 
 
-def confirmations_release_due(*, limit: int = 500) -> int:
-    """Send confirmation mails that waited for a free slot of their address; returns how many."""
-    sent = 0
-    for subscription_id in confirm_budget.confirmations_waiting_due(limit):
-        subscription = (Subscription.objects.select_related("subscriber", "mailing_list")
-                        .filter(id=subscription_id, status=Status.PENDING).first())
-        if subscription is None:
-            confirm_budget.confirmation_forget(subscription_id)
-        elif is_suppressed(subscription.subscriber.email):
-            confirm_budget.confirmation_forget(subscription_id)
-        else:
-            sent += confirmation_mail_send(subscription)
-    return sent
-
-
 def subscription_unsubscribe(*, subscription_id: int, client: Client = Client(),
                              detail: str = "") -> bool:
     """Unsubscribe at once and record it. False when there was nothing to do."""

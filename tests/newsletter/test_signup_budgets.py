@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from newsletter import conf, confirm_budget
+from newsletter.confirm_budget import confirmations_release_due
 from newsletter.models import MailingList, Subscription
 from newsletter.ratelimit import client_networks
 from newsletter.services import Client, subscription_create
-from newsletter.services.subscriptions import SignupOutcome, confirmations_release_due
+from newsletter.services.subscriptions import SignupOutcome
 from tests.newsletter.helpers import confirmation_mails, link_path
 
 pytestmark = pytest.mark.django_db
