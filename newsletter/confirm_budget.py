@@ -13,11 +13,16 @@ in Redis, in atomic scripts (several web and worker processes at once).
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
+from redis.exceptions import RedisError
+
 from config.redis import get_redis
 from newsletter import conf, ratelimit
+
+logger = logging.getLogger(__name__)
 
 SLOT_SECONDS = 86400
 WAITING = "nl:cb:waiting"  # sorted set: subscription id -> when a slot may be free (ms)
@@ -85,8 +90,17 @@ def confirmation_slot_take(address: str, subscription_id: int) -> bool:
 
 
 def confirmation_clicked(address: str, subscription_id: int) -> None:
-    """A link was clicked: its slots free, and what waited for this address may go."""
-    _run("release", _RELEASE, _keys(address), [int(time.time() * 1000), str(subscription_id)])
+    """A link was clicked: its slots free, and what waited for this address may go.
+
+    Called after the confirmation is committed: with Redis away the slots
+    simply free after their 24 hours, so the visitor still sees success.
+    """
+    try:
+        _run("release", _RELEASE, _keys(address),
+             [int(time.time() * 1000), str(subscription_id)])
+    except RedisError:
+        logger.warning("newsletter.confirm_budget.release_failed",
+                       extra={"subscription_id": subscription_id})
 
 
 def confirmations_waiting_due(limit: int = 500) -> list[int]:
@@ -97,8 +111,16 @@ def confirmations_waiting_due(limit: int = 500) -> list[int]:
 
 
 def confirmation_forget(subscription_id: int) -> None:
-    """Nothing to send any more (confirmed, unsubscribed, erased or purged)."""
-    get_redis().zrem(WAITING, str(subscription_id))
+    """Nothing to send any more (confirmed, unsubscribed, erased or purged).
+
+    Best effort: a waiting entry left behind is dropped by the release job,
+    which finds no pending subscription for it.
+    """
+    try:
+        get_redis().zrem(WAITING, str(subscription_id))
+    except RedisError:
+        logger.warning("newsletter.confirm_budget.forget_failed",
+                       extra={"subscription_id": subscription_id})
 
 
 def confirmations_release_due(*, limit: int = 500) -> int:

@@ -114,3 +114,21 @@ def test_a_waiting_mail_for_a_subscription_gone_since_is_dropped(mailing_list, c
     clock[0] += 86400 + 1
     assert confirmations_release_due() == 0
     assert confirm_budget.confirmations_waiting_due() == []
+
+
+def test_a_click_while_redis_is_away_still_confirms(mailing_list, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisDown
+
+    from newsletter.services import subscription_confirm
+    from newsletter.services.subscriptions import ConfirmOutcome
+
+    _signup(mailing_list)
+    subscription = Subscription.objects.get()
+
+    def away(*args, **kwargs):
+        raise RedisDown("Redis is away")
+
+    monkeypatch.setattr(confirm_budget, "_run", away)
+    assert subscription_confirm(subscription_id=subscription.id) == ConfirmOutcome.CONFIRMED
+    subscription.refresh_from_db()
+    assert subscription.status == "confirmed"
