@@ -7,9 +7,10 @@ gone from the database but stays suppressed, since every check looks for both.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from config.addresses import address_digest, address_normalise
 from deliverability.models import Suppression
@@ -34,14 +35,26 @@ def is_suppressed(address: str) -> bool:
 
 
 def suppressed_among(addresses: Iterable[str]) -> set[str]:
-    """The normalised addresses of ``addresses`` that are suppressed (a query per 500)."""
+    """The normalised addresses of ``addresses`` that are suppressed, plainly or by hash."""
     wanted = {normalise(a) for a in addresses}
     by_hash = {hashed(a): a for a in wanted}
-    found: set[str] = set()
     keys = [*wanted, *by_hash]
-    for start in range(0, len(keys), 1000):
-        rows = Suppression.objects.filter(address__in=keys[start:start + 1000])
-        found.update(by_hash.get(a, a) for a in rows.values_list("address", flat=True))
+    found: set[str] = set()
+    # One parameter per query, not one per address: Django binds (and on PostgreSQL
+    # quotes) every element of an IN list on the client, which cost more per address
+    # than the whole lookup.
+    table = connection.ops.quote_name(Suppression._meta.db_table)
+    if connection.vendor == "postgresql":
+        sql = f"SELECT address FROM {table} WHERE address = ANY(%s)"  # noqa: S608
+        param = list
+    else:
+        sql = (f"SELECT address FROM {table} "  # noqa: S608
+               "WHERE address IN (SELECT value FROM json_each(%s))")
+        param = json.dumps
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), 20_000):
+            cursor.execute(sql, [param(keys[start:start + 20_000])])
+            found.update(by_hash.get(a, a) for (a,) in cursor.fetchall())
     return found
 
 
