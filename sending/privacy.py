@@ -1,10 +1,10 @@
 """What sending stores about one address, for a subscriber's export and erasure.
 
 Deliveries (one per mailing sent to the address), their SMTP attempts and the
-transactional mails (confirmations) addressed to it. Erasure pseudonymises
-deliveries (the counts per mailing and provider stay true) and removes the
-address from the SMTP replies quoting it; transactional mails to it are
-deleted. Called by newsletter.services.subscriptions (export, erase).
+transactional mails (confirmations) addressed to it. Erasure cancels
+deliveries not sent yet, pseudonymises all of them (the counts per mailing and
+provider stay true) and removes the address from the SMTP replies quoting it;
+transactional mails to it are deleted. Called by newsletter.services.subscriptions (export, erase).
 """
 
 from __future__ import annotations
@@ -68,6 +68,10 @@ def sending_records_erase(*, address: str, subscription_ids: list[int]) -> list[
                 clean = without_address(clean, spelling)
             if clean != reply:
                 Delivery.objects.filter(id=delivery_id).update(last_reply=clean)
+        # Not yet sent: never sent now (a row a worker holds is already on its way).
+        Delivery.objects.filter(id__in=ids, state__in=[Delivery.State.QUEUED,
+                                                       Delivery.State.DEFERRED]).update(
+            state=Delivery.State.CANCELLED, next_attempt_at=None, last_reply="recipient erased")
         Delivery.objects.filter(id__in=ids).update(
             subscription_id=None,
             address=Concat(Value("erased-"), Cast("id", CharField()),

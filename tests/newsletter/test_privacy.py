@@ -172,6 +172,15 @@ def test_erase_leaves_the_address_nowhere_and_keeps_it_suppressed(person, mailin
                                client=Client(ip="198.51.100.8")) == SignupOutcome.SUPPRESSED
 
 
+def test_erase_cancels_mail_not_sent_yet(person):
+    later = Mailing.objects.create(reference="campaign:8", from_email="n@news.example.com",
+                                   subject_template="July", text_template="Hi")
+    queued = Delivery.objects.create(mailing=later, address=ADDRESS, state="queued")
+    subscriber_erase(subscriber_id=person.id)
+    queued.refresh_from_db()
+    assert queued.state == "cancelled" and queued.address.endswith("@erased.invalid")
+
+
 def test_erasing_someone_never_suppressed_suppresses_by_hash(mailing_list):
     subscription_create(mailing_list=mailing_list, email="cy@example.org",
                         client=Client(ip="198.51.100.7"))
