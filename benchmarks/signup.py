@@ -181,8 +181,9 @@ def main() -> None:
                "STATIC_ROOT": str(bench.tmp / "static"),
                "DEFAULT_RELAY_URL": f"smtp://127.0.0.1:{sink_port}",
                "SITE_URL": f"http://127.0.0.1:{port}",
-               # one client address sends everything: lift the per-IP and per-list limits
-               "SIGNUP_RATE_PER_IP": "1000000000", "SIGNUP_RATE_PER_LIST": "1000000000"}
+               # one client address sends everything: lift the per-IP, network and list limits
+               "SIGNUP_RATE_PER_IP": "1000000000", "SIGNUP_RATE_PER_LIST": "1000000000",
+               "SIGNUP_RATE_PER_NETWORK": "1000000000"}
         (bench.tmp / "static").mkdir()
         worker = None
         server = subprocess.Popen(

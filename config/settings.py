@@ -53,6 +53,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Key rotation (README "Key rotation"): old secret keys, still accepted for links,
+# VERP return paths and sessions signed with them; new signatures use SECRET_KEY.
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", [])
 
 PORT = env_port("PORT", 8000)
 SITE_URL = env_str("SITE_URL", f"http://127.0.0.1:{PORT}").rstrip("/")

@@ -1,6 +1,15 @@
 """Settings of the deliverability app, read through config.env."""
 
-from config.env import env_bool, env_float, env_int, env_list, env_port, env_str, env_url
+from config.env import (
+    ConfigError,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_port,
+    env_str,
+    env_url,
+)
 
 
 def env_url_optional(name: str) -> str:
@@ -48,3 +57,8 @@ BOUNCE_IMAP_POLL_SECONDS = env_int("BOUNCE_IMAP_POLL_SECONDS", 300, minimum=10)
 
 # Called (POST, JSON) on every breaker transition; empty: no webhook.
 BREAKER_WEBHOOK_URL = env_url_optional("BREAKER_WEBHOOK_URL")
+# Key of the webhook's HMAC-SHA256 signature (README "Signed webhooks"); required with the URL.
+BREAKER_WEBHOOK_SECRET = env_str("BREAKER_WEBHOOK_SECRET", "")
+if BREAKER_WEBHOOK_URL and len(BREAKER_WEBHOOK_SECRET) < 16:
+    raise ConfigError("BREAKER_WEBHOOK_SECRET (16 characters or more) must be set "
+                      "when BREAKER_WEBHOOK_URL is: webhook bodies are signed")

@@ -3,8 +3,9 @@
 The token is the delivery id in base 36, a dash, and a short HMAC of it
 (10 base-32 characters, 50 bits), so a bounce can be matched to its delivery
 and a forged address is refused. Everything is lower case: some MTAs fold
-the local part. The key is derived from ``VERP_SECRET`` when set, else from
-``SECRET_KEY``; rotating it makes older addresses undecodable.
+the local part. The key is the ``verp`` key derived from ``SECRET_KEY``
+(``config.keys``); addresses made with a key in ``SECRET_KEY_FALLBACKS`` still
+decode, so a bounce or complaint for mail sent before a rotation is matched.
 """
 
 from __future__ import annotations
@@ -17,19 +18,20 @@ from functools import lru_cache
 
 from django.conf import settings
 
+from config import keys
+
 _TOKEN = re.compile(r"^([a-z0-9_.-]+)\+([0-9a-z]{1,13})-([a-z2-7]{10})$")
 
 
 @lru_cache(maxsize=8)
 def _keyed(secret: str) -> hmac.HMAC:
     """An HMAC keyed once per secret; each token copies it (one per message sent)."""
-    key = hashlib.sha256(b"postwarden-verp:" + secret.encode()).digest()
-    return hmac.new(key, digestmod=hashlib.sha256)
+    return hmac.new(keys.derive(keys.VERP, secret), digestmod=hashlib.sha256)
 
 
 def current_secret() -> str:
-    """The key VERP tokens are made with now (callers that make many may keep it)."""
-    return getattr(settings, "VERP_SECRET", "") or settings.SECRET_KEY
+    """The secret VERP tokens are made with now (callers that make many may keep it)."""
+    return settings.SECRET_KEY
 
 
 def _mac(delivery_id: int, secret: str) -> str:
@@ -76,6 +78,7 @@ def decode(address: str, *, prefix: str | None = "bounces",
         delivery_id = int(match.group(2), 36)
     except ValueError:
         return None
-    if not hmac.compare_digest(_mac(delivery_id, secret or current_secret()), match.group(3)):
-        return None
-    return delivery_id
+    for candidate in [secret] if secret else keys.secrets():  # current key, then fallbacks
+        if hmac.compare_digest(_mac(delivery_id, candidate), match.group(3)):
+            return delivery_id
+    return None

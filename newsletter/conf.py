@@ -10,13 +10,17 @@ from __future__ import annotations
 from config.env import ConfigError, env_bool, env_int, env_list, env_str
 
 # --- Signup anti-abuse (sliding windows in Redis, shared by every process) ---
-# Signup form submissions accepted per client IP per hour (over: a "try later" page).
+# Signup form submissions accepted per client per hour (IPv4: its address, IPv6: its /64).
 SIGNUP_RATE_PER_IP = env_int("SIGNUP_RATE_PER_IP", 20, minimum=1)
 # Signup submissions accepted per list per hour (over: a "try later" page).
 SIGNUP_RATE_PER_LIST = env_int("SIGNUP_RATE_PER_LIST", 1000, minimum=1)
+# Of those, at most this many per client network (IPv4 /24, IPv6 /48) per list and hour,
+# so one attacker cannot use up a list's budget for everyone.
+SIGNUP_RATE_PER_NETWORK = env_int("SIGNUP_RATE_PER_NETWORK", 100, minimum=1)
 # Signup submissions acted on per address per hour (over: same answer, nothing done).
 SIGNUP_RATE_PER_ADDRESS = env_int("SIGNUP_RATE_PER_ADDRESS", 10, minimum=1)
-# Confirmation mails per address in any 24 hours (over: same answer, no mail).
+# Confirmation mails an address holds at once, not clicked and under 24 hours old; a
+# further one waits until one is clicked or 24 hours old (newsletter/confirm_budget.py).
 CONFIRMATION_MAILS_PER_ADDRESS = env_int("CONFIRMATION_MAILS_PER_ADDRESS", 3, minimum=1)
 # Number of reverse proxies in front of the web server whose X-Forwarded-For is trusted.
 SIGNUP_TRUSTED_PROXIES = env_int("SIGNUP_TRUSTED_PROXIES", 0, minimum=0, maximum=5)
@@ -30,8 +34,12 @@ SIGNUP_DNS_SERVERS = env_list("SIGNUP_DNS_SERVERS", [])
 # --- Links in mails ---
 # Days a confirmation link stays valid.
 CONFIRM_LINK_MAX_AGE_DAYS = env_int("CONFIRM_LINK_MAX_AGE_DAYS", 7, minimum=1)
-# Days a preference-page link (export, erase) stays valid.
+# Days a preference-page link (name, lists) stays valid.
 PREFERENCES_LINK_MAX_AGE_DAYS = env_int("PREFERENCES_LINK_MAX_AGE_DAYS", 180, minimum=1)
+# Minutes the link mailed on request for exporting or erasing one's data stays valid.
+PRIVACY_LINK_MAX_AGE_MINUTES = env_int("PRIVACY_LINK_MAX_AGE_MINUTES", 60, minimum=5)
+# Such links mailed per subscriber per hour (beyond: the same answer, no mail).
+PRIVACY_LINK_MAILS_PER_HOUR = env_int("PRIVACY_LINK_MAILS_PER_HOUR", 3, minimum=1)
 # Domain part of List-Id values (empty: the host of SITE_URL).
 LIST_ID_DOMAIN = env_str("LIST_ID_DOMAIN", "")
 

@@ -39,6 +39,12 @@ def preferences_url(subscriber_id: int) -> str:
                             args=[tokens.preferences_token(subscriber_id)]))
 
 
+def privacy_url(subscriber_id: int, action: str) -> str:
+    """The fresh link for ``export`` or ``erase`` (see tokens.privacy_token)."""
+    return absolute(reverse(f"newsletter:privacy-{action}",
+                            args=[tokens.privacy_token(subscriber_id, action)]))
+
+
 def signup_url(mailing_list: MailingList) -> str:
     return absolute(reverse("newsletter:signup", args=[mailing_list.slug]))
 

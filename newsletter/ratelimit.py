@@ -8,6 +8,7 @@ can never exceed the limit together.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import time
 import uuid
 
@@ -47,6 +48,23 @@ def key_for(kind: str, value: str) -> str:
     """A Redis key that does not contain the value itself (addresses stay out of Redis)."""
     digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f"nl:rl:{kind}:{digest}"
+
+
+def client_networks(ip: str) -> tuple[str, str]:
+    """(the client, its network) as limits count them.
+
+    IPv4: the address and its /24. IPv6: the /64 and the /48. An IPv6 end site
+    gets a /64 at least and usually a /56 or /48 (RFC 6177, RIPE-690), and the
+    host half of a /64 is chosen freely (RFC 4941 privacy addresses), so one
+    IPv6 client is a /64, never a full address. IPv4-mapped IPv6 counts as IPv4.
+    """
+    address = ipaddress.ip_address(ip)
+    if address.version == 6 and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if address.version == 4:
+        return str(address), str(ipaddress.ip_network(f"{address}/24", strict=False))
+    return (str(ipaddress.ip_network(f"{address}/64", strict=False)),
+            str(ipaddress.ip_network(f"{address}/48", strict=False)))
 
 
 def hit(limits: list[tuple[str, int, int]]) -> int:

@@ -11,6 +11,11 @@ BEAT_SCHEDULE: dict = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "newsletter.confirmations-release-due": {
+        "task": "newsletter.confirmations_release_due",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "newsletter.purge-unconfirmed": {
         "task": "newsletter.subscriptions_purge_unconfirmed",
         "schedule": 3600.0,

@@ -21,6 +21,15 @@ def signups_requeue_stale() -> int:
     return moved
 
 
+@shared_task(name="newsletter.confirmations_release_due", queue="transactional",
+             ignore_result=True)
+def confirmations_release_due() -> int:
+    """Every minute: confirmation mails that waited for their address' budget."""
+    from newsletter.confirm_budget import confirmations_release_due as release
+
+    return release()
+
+
 @shared_task(name="newsletter.subscriptions_purge_unconfirmed", queue="maintenance",
              ignore_result=True)
 def subscriptions_purge_unconfirmed() -> int:

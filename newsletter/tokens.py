@@ -4,22 +4,30 @@ Tokens are ``django.core.signing`` signatures over an id, each with its own
 salt, so one kind can never be used as another and none can be forged or
 altered without the secret key. Nothing is stored: checking a token needs no
 database lookup.
+
+The signing key is the ``links`` key derived from ``SECRET_KEY``
+(``config.keys``), not the secret key itself. Readers accept the keys derived
+from ``SECRET_KEY_FALLBACKS`` too (rotation), and, for links mailed before the
+derived key existed, signatures made with the secret key or a fallback itself.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from functools import lru_cache
 
 from django.conf import settings
 from django.core import signing
 
+from config import keys
 from newsletter import conf
 
 _CONFIRM = "newsletter.confirm"
 _UNSUBSCRIBE = "newsletter.unsubscribe"
 _PREFERENCES = "newsletter.preferences"
+# Fresh links mailed on request for the two acts a preference link (which lives
+# for months in every mail, and is forwarded with it) must not allow alone.
+PRIVACY_ACTIONS = {"export": "newsletter.export", "erase": "newsletter.erase"}
 
 
 class _KeyedMixin:
@@ -46,13 +54,31 @@ class _TimestampSigner(_KeyedMixin, signing.TimestampSigner):
     pass
 
 
-@lru_cache(maxsize=16)
-def _signer(cls, salt: str, secret: str):
-    return cls(salt=salt, key=secret)
+def _signer(cls, salt: str, secret: str, fallbacks: list[str]):
+    """A signer keyed with the derived links key; it also reads the fallbacks' tokens."""
+    secrets = [secret, *(f for f in fallbacks if f and f != secret)]
+    derived = [keys.derive(keys.LINKS, s).hex() for s in secrets]
+    # Links mailed before the derived key existed were signed with the secret itself.
+    return cls(salt=salt, key=derived[0], fallback_keys=derived[1:] + secrets)
+
+
+_signers: dict[tuple, tuple[list[str], signing.Signer]] = {}
+
+
+def _current(cls, salt: str):
+    """The signer for the settings now, made once per process (and again when they change)."""
+    secret, fallbacks = settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS
+    entry = _signers.get((cls, salt, secret))
+    if entry is None or entry[0] != fallbacks:
+        if len(_signers) > 32:  # settings changed many times (tests): start afresh
+            _signers.clear()
+        entry = _signers[(cls, salt, secret)] = (list(fallbacks), _signer(
+            cls, salt, secret, fallbacks))
+    return entry[1]
 
 
 def _sign(cls, salt: str, value: str) -> str:
-    return _signer(cls, salt, settings.SECRET_KEY).sign(value)
+    return _current(cls, salt).sign(value)
 
 
 class TokenInvalid(Exception):
@@ -63,13 +89,14 @@ class TokenExpired(TokenInvalid):
     """Genuine but too old."""
 
 
-def _unsign_id(token: str, salt: str, max_age_days: int | None) -> int:
+def _unsign_id(token: str, salt: str, max_age_days: int | None, *,
+               max_age_s: int | None = None) -> int:
     try:
-        if max_age_days is None:
-            value = signing.Signer(salt=salt).unsign(token)
+        if max_age_days is None and max_age_s is None:
+            value = _current(_Signer, salt).unsign(token)
         else:
-            value = signing.TimestampSigner(salt=salt).unsign(
-                token, max_age=max_age_days * 86400)
+            value = _current(_TimestampSigner, salt).unsign(
+                token, max_age=max_age_s if max_age_s is not None else max_age_days * 86400)
     except signing.SignatureExpired as exc:
         raise TokenExpired(str(exc)) from None
     except signing.BadSignature as exc:
@@ -102,3 +129,13 @@ def preferences_token(subscriber_id: int) -> str:
 
 def preferences_token_read(token: str) -> int:
     return _unsign_id(token, _PREFERENCES, conf.PREFERENCES_LINK_MAX_AGE_DAYS)
+
+
+def privacy_token(subscriber_id: int, action: str) -> str:
+    """A fresh link for ``export`` or ``erase``, mailed on request from the preference page."""
+    return _sign(_TimestampSigner, PRIVACY_ACTIONS[action], str(subscriber_id))
+
+
+def privacy_token_read(token: str, action: str) -> int:
+    return _unsign_id(token, PRIVACY_ACTIONS[action], None,
+                      max_age_s=conf.PRIVACY_LINK_MAX_AGE_MINUTES * 60)

@@ -16,6 +16,8 @@ urlpatterns = [
     path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("u/<str:token>/one-click/", views.one_click, name="one-click"),
     path("p/<str:token>/", views.preferences, name="preferences"),
-    path("p/<str:token>/export/", views.preferences_export, name="preferences-export"),
-    path("p/<str:token>/erase/", views.erase, name="erase"),
+    path("p/<str:token>/privacy/", views.privacy_request, name="privacy-request"),
+    # Reached only through the fresh link privacy_request mails (tokens.privacy_token).
+    path("me/export/<str:token>/", views.privacy_export, name="privacy-export"),
+    path("me/erase/<str:token>/", views.privacy_erase, name="privacy-erase"),
 ]

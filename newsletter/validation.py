@@ -14,6 +14,7 @@ from django.core.validators import validate_email
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from config.addresses import address_normalise
 from newsletter.exceptions import InvalidAddress, InvalidInput
 
 MAX_ADDRESS = 254
@@ -40,15 +41,14 @@ def _domain_ascii(domain: str) -> str:
 
 
 def address_clean(raw: str) -> str:
-    """The normalised address (see deliverability.suppression.normalise) or InvalidAddress.
+    """The normalised address (``config.addresses.address_normalise``) or InvalidAddress.
 
-    Lower-cased IDNA domain, local part as typed; no spaces, line breaks or
-    control characters; at most 254 characters.
+    Lower case, IDNA domain; no spaces, line breaks or control characters; at
+    most 254 characters.
     """
     value = (raw or "").strip()
     if len(value) <= MAX_ADDRESS and _COMMON_ADDRESS.fullmatch(value):
-        local, _at, domain = value.rpartition("@")
-        return f"{local}@{domain.lower()}"
+        return value.lower()  # ASCII only: the same as address_normalise, faster
     if not value:
         raise InvalidAddress(_("Enter an e-mail address."))
     if len(value) > MAX_ADDRESS or not value.isprintable() or " " in value:
@@ -56,7 +56,8 @@ def address_clean(raw: str) -> str:
     local, at, domain = value.rpartition("@")
     if not at or not local or not domain:
         raise InvalidAddress(_("Enter a valid e-mail address."))
-    normalised = f"{local}@{_domain_ascii(domain)}"
+    _domain_ascii(domain)  # refuses a domain IDNA cannot encode
+    normalised = address_normalise(value)
     if len(normalised) > MAX_ADDRESS:
         raise InvalidAddress(_("Enter a valid e-mail address."))
     try:

@@ -28,6 +28,7 @@ from newsletter.services import (
     ConfirmOutcome,
     consent_text_current,
     consent_text_for,
+    privacy_link_send,
     subscriber_erase,
     subscriber_export_data,
     subscriber_preferences_update,
@@ -36,7 +37,8 @@ from newsletter.services import (
     subscription_unsubscribe,
 )
 from newsletter.services.consent import client_ip as valid_ip
-from newsletter.services.subscriptions import lists_for_preferences, subscription_for_token
+from newsletter.services.privacy import lists_for_preferences, lists_to_sign_up
+from newsletter.services.subscriptions import subscription_for_token
 
 Source = ConsentRecord.Source
 logger = logging.getLogger(__name__)
@@ -216,8 +218,8 @@ def one_click(request: HttpRequest, token: str) -> HttpResponse:
 
 # --- preferences ---------------------------------------------------------------
 
-def _subscriber_for(request: HttpRequest, token: str):
-    subscriber_id, problem = _read(tokens.preferences_token_read, token)
+def _subscriber_for(request: HttpRequest, token: str, reader=tokens.preferences_token_read):
+    subscriber_id, problem = _read(reader, token)
     if problem:
         return None, _token_error(request, problem)
     subscriber = Subscriber.objects.filter(id=subscriber_id).first()
@@ -229,12 +231,13 @@ def _subscriber_for(request: HttpRequest, token: str):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def preferences(request: HttpRequest, token: str) -> HttpResponse:
+    """Name and the lists the person was on; other public lists link to their signup."""
     subscriber, error = _subscriber_for(request, token)
     if error:
         return error
     rows = lists_for_preferences(subscriber)
     choices = [(ml.id, ml.name) for ml, _sub in rows]
-    subscribed = [ml.id for ml, sub in rows if sub is not None and sub.status == "confirmed"]
+    subscribed = [ml.id for ml, sub in rows if sub.status == "confirmed"]
     saved = False
     if request.method == "POST":
         form = PreferencesForm(request.POST, list_choices=choices)
@@ -250,15 +253,37 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
                                list_choices=choices)
     return render(request, "newsletter/preferences.html", {
         "subscriber": subscriber, "form": form, "token": token, "saved": saved,
-        "rows": rows}, status=400 if form.errors else 200)
+        "rows": rows, "other_lists": lists_to_sign_up(subscriber)},
+        status=400 if form.errors else 200)
 
 
 @never_cache
 @require_POST
-def preferences_export(request: HttpRequest, token: str) -> HttpResponse:
+def privacy_request(request: HttpRequest, token: str) -> HttpResponse:
+    """Export and erase need a fresh link: mail one to the subscriber's address."""
     subscriber, error = _subscriber_for(request, token)
     if error:
         return error
+    action = request.POST.get("action")
+    if action not in tokens.PRIVACY_ACTIONS:
+        return _link_problem(request, "invalid", 400)
+    privacy_link_send(subscriber_id=subscriber.id, action=action)  # same page if limited
+    return render(request, "newsletter/privacy_link_sent.html", {
+        "token": token, "valid_minutes": conf.PRIVACY_LINK_MAX_AGE_MINUTES})
+
+
+def _privacy_reader(action: str):
+    return lambda token: tokens.privacy_token_read(token, action)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def privacy_export(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber, error = _subscriber_for(request, token, _privacy_reader("export"))
+    if error:
+        return error
+    if request.method == "GET":  # a mail scanner following the link downloads nothing
+        return render(request, "newsletter/export.html", {"subscriber": subscriber})
     data = subscriber_export_data(subscriber_id=subscriber.id)
     response = HttpResponse(json.dumps(data, indent=2, ensure_ascii=False),
                             content_type="application/json; charset=utf-8")
@@ -268,13 +293,12 @@ def preferences_export(request: HttpRequest, token: str) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def erase(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber, error = _subscriber_for(request, token)
+def privacy_erase(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber, error = _subscriber_for(request, token, _privacy_reader("erase"))
     if error:
         return error
     if request.method == "GET":
-        return render(request, "newsletter/erase.html", {"subscriber": subscriber,
-                                                         "token": token})
+        return render(request, "newsletter/erase.html", {"subscriber": subscriber})
     if request.POST.get("confirm") != "yes":
         raise Http404(_("Nothing to do."))
     subscriber_erase(subscriber_id=subscriber.id, client=_client(request, Source.PREFERENCES))

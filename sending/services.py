@@ -137,9 +137,7 @@ def _normalise(address: str) -> str:
     local, _, domain = address.strip().rpartition("@")
     if not local or not domain:
         return ""
-    if domain.isascii():
-        return f"{local}@{domain.lower()}"
-    return normalise(address)
+    return normalise(address)  # config.addresses: the one normalisation
 
 
 def ledger_build(mailing: Mailing, recipients: Iterable[tuple[int | None, str]]) -> None:

@@ -1,6 +1,12 @@
 """Service functions of the newsletter app (writes); other apps call these."""
 
 from newsletter.services.consent import consent_text_current, consent_text_for
+from newsletter.services.privacy import (
+    privacy_link_send,
+    subscriber_erase,
+    subscriber_export_data,
+    subscriber_preferences_update,
+)
 from newsletter.services.subscriptions import (
     Client,
     ConfirmOutcome,
@@ -8,9 +14,6 @@ from newsletter.services.subscriptions import (
     confirmation_mail_send,
     signup_process,
     signups_drain,
-    subscriber_erase,
-    subscriber_export_data,
-    subscriber_preferences_update,
     subscription_confirm,
     subscription_create,
     subscription_request,
@@ -26,6 +29,7 @@ __all__ = [
     "confirmation_mail_send",
     "consent_text_current",
     "consent_text_for",
+    "privacy_link_send",
     "signup_process",
     "signups_drain",
     "subscriber_erase",

@@ -24,8 +24,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from config.redis import get_redis
-from deliverability.suppression import is_suppressed, suppress, suppressed_among
-from newsletter import conf, links, mx, ratelimit
+from deliverability.suppression import is_suppressed, suppressed_among
+from newsletter import conf, confirm_budget, links, mx, ratelimit
 from newsletter.exceptions import InvalidAddress, SignupRateLimited
 from newsletter.models import (
     ConsentRecord,
@@ -86,11 +86,28 @@ def _plain(value: str) -> str:
 
 # --- signup ------------------------------------------------------------------
 
+_LIMIT_SCOPES = ("ip", "network", "list")
+
+
 def _signup_limits(mailing_list: MailingList, ip: str | None) -> list[tuple[str, int, int]]:
-    limits = [(ratelimit.key_for("list", str(mailing_list.id)), conf.SIGNUP_RATE_PER_LIST, HOUR)]
+    """Per client (IPv6: its /64), per network (/24, /48) and per list, in that order.
+
+    The network's share keeps one attacker from using up the list's hourly
+    budget for everyone; a refused request counts against none of them.
+    """
+    list_limit = conf.SIGNUP_RATE_PER_LIST
+    limits = [(ratelimit.key_for("list", str(mailing_list.id)), list_limit, HOUR)]
     if ip:
-        limits.insert(0, (ratelimit.key_for("ip", ip), conf.SIGNUP_RATE_PER_IP, HOUR))
+        client, network = ratelimit.client_networks(ip)
+        limits[:0] = [
+            (ratelimit.key_for("ip", client), conf.SIGNUP_RATE_PER_IP, HOUR),
+            (ratelimit.key_for("net", f"{mailing_list.id}:{network}"),
+             min(conf.SIGNUP_RATE_PER_NETWORK, list_limit), HOUR)]
     return limits
+
+
+def _refused_scope(limits: list, refused: int) -> str:
+    return _LIMIT_SCOPES[refused - 1] if len(limits) > 1 else "list"
 
 
 def _mx_check(address: str) -> None:
@@ -103,9 +120,10 @@ def _mx_check(address: str) -> None:
 
 def signup_rate_check(*, mailing_list: MailingList, ip: str | None) -> None:
     """Count a submission against the per-IP and per-list limits, or raise."""
-    refused = ratelimit.hit(_signup_limits(mailing_list, ip))
+    limits = _signup_limits(mailing_list, ip)
+    refused = ratelimit.hit(limits)
     if refused:
-        scope = "ip" if ip and refused == 1 else "list"
+        scope = _refused_scope(limits, refused)
         logger.warning("newsletter.signup.rate_limited",
                        extra={"list_id": mailing_list.id, "scope": scope})
         raise SignupRateLimited(scope)
@@ -181,10 +199,10 @@ def subscription_request(
         "user_agent": client.user_agent[:MAX_USER_AGENT], "source": str(client.source),
         "at": timezone.now().isoformat(), "language": translation.get_language() or "",
     })
-    refused, queued = ratelimit.hit_and_push(_signup_limits(mailing_list, client.ip),
-                                             SIGNUP_QUEUE, payload)
+    limits = _signup_limits(mailing_list, client.ip)
+    refused, queued = ratelimit.hit_and_push(limits, SIGNUP_QUEUE, payload)
     if refused:
-        raise SignupRateLimited("ip" if client.ip and refused == 1 else "list")
+        raise SignupRateLimited(_refused_scope(limits, refused))
     if queued == 1:  # the queue was empty: no drain is running or scheduled
         from newsletter.tasks import signups_drain
 
@@ -419,16 +437,16 @@ def _subscription_store(*, mailing_list: MailingList, address: str, name: str,
 
 
 def confirmation_mail_send(subscription: Subscription, *, address: str | None = None) -> bool:
-    """Queue the confirmation mail unless this address had enough of them in 24 h.
+    """Queue the confirmation mail, or let it wait while the address has enough open ones.
 
-    The mail holds the list's name (operator text) and the link, never
-    anything the signer typed.
+    A waiting mail is sent when one of them is clicked or 24 hours old
+    (``newsletter.confirm_budget``). The mail holds the list's name (operator
+    text) and the link, never anything the signer typed.
     """
     mailing_list = subscription.mailing_list
     address = address or subscription.subscriber.email
-    if ratelimit.hit([(ratelimit.key_for("confirm-mail", address),
-                       conf.CONFIRMATION_MAILS_PER_ADDRESS, DAY)]):
-        logger.info("newsletter.confirmation.limited",
+    if not confirm_budget.confirmation_slot_take(address, subscription.id):
+        logger.info("newsletter.confirmation.waiting",
                     extra={"subscription_id": subscription.id})
         return False
     context = {
@@ -497,6 +515,7 @@ def subscription_confirm(*, subscription_id: int, client: Client = Client(),
                            subscription=subscription, address=address, ip=client.ip,
                            user_agent=client.user_agent,
                            consent_text=consent_text)
+    confirm_budget.confirmation_clicked(address, subscription_id)
     return ConfirmOutcome.CONFIRMED
 
 
@@ -531,115 +550,6 @@ def subscriptions_unsubscribe_address(*, address: str, source: str = Source.SYST
                .exclude(status=Status.UNSUBSCRIBED).values_list("id", flat=True))
     return sum(subscription_unsubscribe(subscription_id=i, client=Client(source=source),
                                         detail=detail) for i in ids)
-
-
-# --- preferences, export, erase ---------------------------------------------------
-
-def lists_for_preferences(subscriber: Subscriber) -> list[tuple[MailingList, Subscription | None]]:
-    """Public lists and any list the subscriber is on, with the subscription if any."""
-    subs = {s.mailing_list_id: s for s in subscriber.subscriptions.select_related("mailing_list")}
-    lists = list(MailingList.objects.filter(Q(public=True) | Q(id__in=subs.keys())))
-    return [(ml, subs.get(ml.id)) for ml in lists]
-
-
-def subscriber_preferences_update(*, subscriber_id: int, name: str, list_ids: set[int],
-                                  client: Client) -> dict[str, int]:
-    """Save the preference page: the name, and which lists to be on.
-
-    The page is reached through a link mailed to the address, so ticking a list
-    subscribes at once (recorded as re-subscribe), except for suppressed
-    addresses, which are never re-subscribed silently.
-    """
-    name = name_clean(name)
-    changes = {"subscribed": 0, "unsubscribed": 0}
-    with transaction.atomic():
-        subscriber = Subscriber.objects.select_for_update().get(id=subscriber_id)
-        if subscriber.name != name:
-            subscriber.name = name
-            subscriber.save(update_fields=["name", "updated_at"])
-        suppressed = is_suppressed(subscriber.email)
-        for mailing_list, subscription in lists_for_preferences(subscriber):
-            wanted = mailing_list.id in list_ids
-            on = subscription is not None and subscription.status == Status.CONFIRMED
-            if on and not wanted:
-                subscription_unsubscribe(subscription_id=subscription.id, client=client)
-                changes["unsubscribed"] += 1
-            elif wanted and not on and not suppressed:
-                if subscription is None:
-                    subscription = Subscription.objects.create(
-                        subscriber=subscriber, mailing_list=mailing_list)
-                subscription.status = Status.CONFIRMED
-                subscription.confirmed_at = timezone.now()
-                subscription.unsubscribed_at = None
-                subscription.save()
-                consent_record_add(event=Event.RESUBSCRIBE, source=client.source,
-                                   subscription=subscription, address=subscriber.email,
-                                   ip=client.ip, user_agent=client.user_agent,
-                                   consent_text=consent_text_current(mailing_list))
-                changes["subscribed"] += 1
-    return changes
-
-
-def consent_records_of(subscriber: Subscriber) -> Q:
-    """The consent records about this person: through their subscriptions, or orphaned
-    (subscription purged or deleted) records of their address."""
-    return (Q(subscription__in=Subscription.objects.filter(subscriber=subscriber))
-            | Q(subscription=None,
-                address_sha256=ConsentRecord.hash_address(subscriber.email)))
-
-
-def subscriber_export_data(*, subscriber_id: int) -> dict:
-    """Everything we hold about a subscriber, as plain JSON-able data."""
-    subscriber = Subscriber.objects.get(id=subscriber_id)
-    subs = subscriber.subscriptions.select_related("mailing_list").order_by("id")
-    records = (ConsentRecord.objects.filter(consent_records_of(subscriber))
-               .select_related("consent_text").order_by("created_at", "id"))
-
-    def when(value):
-        return value.isoformat() if value else None
-
-    return {
-        "email": subscriber.email,
-        "name": subscriber.name,
-        "attributes": subscriber.attributes,
-        "created_at": when(subscriber.created_at),
-        "subscriptions": [
-            {"list": s.mailing_list.name, "list_slug": s.mailing_list.slug, "status": s.status,
-             "created_at": when(s.created_at), "confirmed_at": when(s.confirmed_at),
-             "unsubscribed_at": when(s.unsubscribed_at)} for s in subs
-        ],
-        "consent_records": [
-            {"event": r.event, "source": r.source, "at": when(r.created_at),
-             "list_slug": r.list_slug, "ip": r.ip, "user_agent": r.user_agent,
-             "consent_text": r.consent_text.text if r.consent_text else None,
-             "consent_text_version": r.consent_text.version if r.consent_text else None}
-            for r in records
-        ],
-    }
-
-
-def subscriber_erase(*, subscriber_id: int, client: Client = Client()) -> bool:
-    """Erase a subscriber's personal data, keeping the address suppressed.
-
-    Subscriptions and the subscriber row go; consent records stay as proof but
-    lose address, IP and user agent (the address' SHA-256 remains). The
-    suppression stops any later import or signup from silently re-adding them.
-    """
-    subscriber = Subscriber.objects.filter(id=subscriber_id).first()
-    if subscriber is None:
-        return False
-    address = subscriber.email
-    digest = ConsentRecord.hash_address(address)
-    with transaction.atomic():
-        suppress(address=address, reason="erased", source="newsletter.erase")
-        for subscription in subscriber.subscriptions.select_related("mailing_list"):
-            consent_record_add(event=Event.ERASE, source=client.source,
-                               subscription=subscription, address="", address_sha256=digest)
-        ConsentRecord.objects.filter(consent_records_of(subscriber)).update(
-            address="", ip=None, user_agent="")
-        subscriber.delete()
-    logger.info("newsletter.subscriber.erased", extra={"subscriber_id": subscriber_id})
-    return True
 
 
 # --- housekeeping ---------------------------------------------------------------

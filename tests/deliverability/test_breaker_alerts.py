@@ -59,6 +59,7 @@ def test_the_webhook_posts_the_transition(breaker, monkeypatch):
     try:
         monkeypatch.setattr("deliverability.conf.BREAKER_WEBHOOK_URL",
                             f"http://127.0.0.1:{server.server_port}/hook")
+        monkeypatch.setattr("deliverability.conf.BREAKER_WEBHOOK_SECRET", "0123456789abcdef")
         breaker.record(provider="swisscom", pool="bulk", code=554, text=SWISSCOM)
         breaker_webhook(BreakerTransition.objects.get().id)
     finally:

@@ -181,14 +181,18 @@ def test_batched_contexts_give_the_same_links_as_the_single_helpers(subscription
 
 
 def test_tokens_are_djangos_signatures_and_follow_the_secret_key(settings, monkeypatch):
-    """The signers keep their derived key for speed; the bytes stay Django's own."""
+    """The signers keep their derived key for speed; the bytes stay Django's own, made
+    with the links key derived from the secret key (config.keys)."""
+    from config import keys
+
     monkeypatch.setattr(time, "time", lambda: 1_800_000_000.0)
+    key = keys.current(keys.LINKS).hex()
     assert tokens.unsubscribe_token(42) == signing.Signer(
-        salt="newsletter.unsubscribe").sign("42")
+        key=key, salt="newsletter.unsubscribe").sign("42")
     assert tokens.preferences_token(7) == signing.TimestampSigner(
-        salt="newsletter.preferences").sign("7")
+        key=key, salt="newsletter.preferences").sign("7")
     assert tokens.confirm_token(9) == signing.TimestampSigner(
-        salt="newsletter.confirm").sign("9")
+        key=key, salt="newsletter.confirm").sign("9")
     before = tokens.unsubscribe_token(42)
     settings.SECRET_KEY = "another-secret-key-for-this-test-only-0123456789"
     assert tokens.unsubscribe_token(42) != before
