@@ -91,7 +91,8 @@ def record_smtp_answers(answers: list[SmtpAnswer]) -> list[dict]:
     if breaker:
         for answer, result in zip(answers, results, strict=True):
             breaker.record(provider=answer.provider, pool=answer.pool, code=answer.code,
-                           text=answer.text, reason=result.get("reason", ""))
+                           text=answer.text, reason=result.get("reason", ""),
+                           delivery_id=answer.delivery_id)
     if answers:
         smtp_answers_recorded.send(sender=None, answers=answers, results=results)
     return results

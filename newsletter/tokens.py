@@ -8,8 +8,10 @@ database lookup.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import re
 from functools import lru_cache
 
 from django.conf import settings
@@ -102,3 +104,50 @@ def preferences_token(subscriber_id: int) -> str:
 
 def preferences_token_read(token: str) -> int:
     return _unsign_id(token, _PREFERENCES, conf.PREFERENCES_LINK_MAX_AGE_DAYS)
+
+
+# --- mailto unsubscribe (RFC 2369) -------------------------------------------------
+# The local part of ``unsubscribe+<token>@<domain>``: the subscription id in base 36
+# and 16 base-32 characters (80 bits) of an HMAC, all lower case because some MTAs
+# fold local parts. Own key (derived with its own label) and own function, so key
+# rotation can change it alone.
+_MAILTO_LABEL = b"postwarden-unsubscribe-mailto:"
+_MAILTO_SHAPE = re.compile(r"^([0-9a-z]{1,13})-([a-z2-7]{16})$")
+
+
+@lru_cache(maxsize=4)
+def _mailto_keyed(secret: str) -> hmac.HMAC:
+    return hmac.new(hashlib.sha256(_MAILTO_LABEL + secret.encode()).digest(),
+                    digestmod=hashlib.sha256)
+
+
+def _mailto_mac(subscription_id: int) -> str:
+    mac = _mailto_keyed(settings.SECRET_KEY).copy()
+    mac.update(str(subscription_id).encode())
+    return base64.b32encode(mac.digest()[:10]).decode().lower()
+
+
+def _base36(number: int) -> str:
+    digits, out = "0123456789abcdefghijklmnopqrstuvwxyz", ""
+    while True:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+        if not number:
+            return out
+
+
+def unsubscribe_mailto_token(subscription_id: int) -> str:
+    """Never expires, like the unsubscribe link: it may be used years later."""
+    if subscription_id < 0:
+        raise ValueError("subscription id must be positive")
+    return f"{_base36(subscription_id)}-{_mailto_mac(subscription_id)}"
+
+
+def unsubscribe_mailto_token_read(token: str) -> int:
+    match = _MAILTO_SHAPE.match(token.strip().lower())
+    if not match:
+        raise TokenInvalid("not a mailto unsubscribe token")
+    subscription_id = int(match.group(1), 36)
+    if not hmac.compare_digest(_mailto_mac(subscription_id), match.group(2)):
+        raise TokenInvalid("bad signature")
+    return subscription_id
