@@ -96,6 +96,11 @@ def register_unsubscribe_token_reader(reader: Callable[[str], int | None]) -> No
     _read_unsubscribe_token = reader
 
 
+def unsubscribe_token_valid(token: str) -> bool:
+    """Whether a mailto unsubscribe token verifies (no database: an HMAC)."""
+    return _read_unsubscribe_token is not None and _read_unsubscribe_token(token) is not None
+
+
 # --- storing -------------------------------------------------------------------
 
 CHUNK = 64 * 1024
@@ -147,7 +152,7 @@ def store(raw: bytes, *, source: str, envelope_recipients: Iterable[str] = ()) -
 def store_file(stream: BinaryIO, *, source: str,
                envelope_recipients: Iterable[str] = ()) -> InboundMessage:
     key, packed, head, size = _digest(stream)
-    found = InboundMessage.objects.filter(key=key).first()
+    found = InboundMessage.objects.defer("raw_compressed").filter(key=key).first()
     if found is not None:
         return found
     headers = _headers(head)
@@ -185,7 +190,7 @@ def ingest_file(stream: BinaryIO, *, source: str,
             InboundMessage.objects.filter(pk=message.pk).update(error=_clean(repr(exc), 2000))
             InboundMessage.objects.filter(pk=message.pk, processed_at=None).update(
                 outcome="error")
-        message.refresh_from_db()
+        message = InboundMessage.objects.defer("raw_compressed").get(pk=message.pk)
     return message
 
 
@@ -267,7 +272,8 @@ def process(message: InboundMessage, *, reclassify: bool = False) -> InboundMess
                "delivery_id": tie.delivery_id if info is not None else None}
     review = ""
     with transaction.atomic():
-        locked = InboundMessage.objects.select_for_update().get(pk=message.pk)
+        locked = (InboundMessage.objects.select_for_update().defer("raw_compressed")
+                  .get(pk=message.pk))
         if locked.processed_at is not None and not reclassify:
             return locked
         existing = {e.position: e for e in locked.events.all()}
