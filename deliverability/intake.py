@@ -128,20 +128,21 @@ def _header(headers, name: str) -> str:
         return ""
 
 
-def _digest(source: BinaryIO) -> tuple[str, bytes, bytes, int]:
+def _digest(source: BinaryIO) -> tuple[str, bytearray, bytes, int]:
     """(sha256, compressed bytes, the first _SCAN_BYTES, size), read in chunks: a large
-    message is never held whole in memory, only compressed."""
+    message is never held whole in memory, only compressed, in one growing buffer
+    (the database driver takes it as it is: no second copy)."""
     sha, packer = hashlib.sha256(), zlib.compressobj(6)
-    packed, head, size = [], bytearray(), 0
+    packed, head, size = bytearray(), bytearray(), 0
     source.seek(0)
     while chunk := source.read(CHUNK):
         sha.update(chunk)
-        packed.append(packer.compress(chunk))
+        packed += packer.compress(chunk)
         if len(head) < _SCAN_BYTES:
             head += chunk[:_SCAN_BYTES - len(head)]
         size += len(chunk)
-    packed.append(packer.flush())
-    return sha.hexdigest(), b"".join(packed), bytes(head), size
+    packed += packer.flush()
+    return sha.hexdigest(), packed, bytes(head), size
 
 
 def store(raw: bytes, *, source: str, envelope_recipients: Iterable[str] = ()) -> InboundMessage:
@@ -196,11 +197,10 @@ def ingest_file(stream: BinaryIO, *, source: str,
 
 def raw_head(message: InboundMessage, limit: int) -> bytes:
     """The first ``limit`` bytes of the stored message, decompressing no more than that."""
-    data = bytes(message.raw_compressed or b"")
+    data = message.raw_compressed
     if not data:
         return b""
-    unpacker = zlib.decompressobj()
-    return unpacker.decompress(data, limit)
+    return zlib.decompressobj().decompress(memoryview(data), limit)
 
 
 # --- matching --------------------------------------------------------------------

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
-from django.db import close_old_connections
+from django.db import close_old_connections, reset_queries
 
 from deliverability import conf, verp
 from deliverability.evidence import mailto_unsubscribe_token
@@ -205,6 +205,8 @@ def _ingest(spool, recipients: list[str]):
     try:
         return ingest_file(spool, source="smtp", envelope_recipients=recipients)
     finally:
+        # With DEBUG on, Django keeps every statement (a stored message's bytes with it).
+        reset_queries()
         close_old_connections()
 
 

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from django.db import reset_queries
+
 from deliverability import conf
 from deliverability.intake import ingest
 
@@ -54,6 +56,7 @@ def poll(mailbox: Mailbox, *, done_folder: str, review_folder: str,
             mailbox.move(uid, review_folder)
             result.refused += 1
             continue
+        reset_queries()  # with DEBUG on, Django keeps every statement and its bytes
         try:
             message = ingest(raw, source="imap")
         except Exception:  # not stored: leave it in place for the next poll
