@@ -40,6 +40,8 @@ from deliverability.intake import ingest_file, unsubscribe_token_valid
 logger = logging.getLogger(__name__)
 
 TOO_MANY = b"421 4.7.0 Too many connections, try again later\r\n"
+DATA_CHUNK = 64 * 1024
+_END = b"\r\n.\r\n"
 
 
 @dataclass
@@ -116,8 +118,8 @@ class BoundedSMTP(SMTP):
         return super().eof_received()
 
     async def smtp_DATA(self, arg: str) -> None:
-        """RFC 5321 4.1.1.4 DATA, read line by line into a spooled file, the size
-        limit checked as it is read (aiosmtpd keeps every line in memory)."""
+        """RFC 5321 4.1.1.4 DATA, read in chunks into a spooled file, the size limit
+        checked as it is read (aiosmtpd keeps every line in memory, one object each)."""
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
             return
         if not self.envelope.rcpt_tos:
@@ -128,28 +130,15 @@ class BoundedSMTP(SMTP):
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         spool = tempfile.SpooledTemporaryFile(max_size=self.spool_bytes)
-        size, limit, problem, partial = 0, self.data_size_limit, "", False
         try:
-            while self.transport is not None:
-                try:
-                    line = await self._reader.readuntil(b"\r\n")
-                except asyncio.LimitOverrunError as error:
-                    line = await self._reader.read(error.consumed)
-                    problem = problem or "500 5.5.2 Line too long (see RFC 5321 4.5.3.1.6)"
-                if not partial and line == b".\r\n":
-                    break
-                if not partial and line.startswith(b"."):
-                    line = line[1:]  # RFC 5321 4.5.2: transparency
-                partial = not line.endswith(b"\r\n")
-                size += len(line)
-                if limit and size > limit and not problem:
-                    problem = "552 5.3.4 Message too big for the bounce listener"
-                if not problem:
-                    spool.write(line)
-            if problem:
-                logger.warning("bounce listener: refused a message: %s", problem)
+            size = await self._read_data(spool)
+            if size is None:
+                return  # the connection went away mid-message
+            if self.data_size_limit and size > self.data_size_limit:
+                logger.warning("bounce listener: refused a message of over %s bytes",
+                               self.data_size_limit)
                 self._set_post_data_state()
-                await self.push(problem)
+                await self.push("552 5.3.4 Message too big for the bounce listener")
                 return
             self.envelope.spool = spool
             self.envelope.size = size
@@ -158,6 +147,46 @@ class BoundedSMTP(SMTP):
             await self.push(status)
         finally:
             spool.close()
+
+    async def _read_data(self, spool) -> int | None:
+        """Write the message (dots unstuffed, RFC 5321 4.5.2) to ``spool`` until the
+        lone dot; past the size limit keep reading but write nothing. Returns the
+        size, or None when the connection closed first."""
+        reader = self._reader
+        limit = self.data_size_limit or 0
+        # A line start before the data: the end marker and a stuffed dot both follow a
+        # CRLF; these two virtual bytes are not part of the message (``skip``).
+        data, size, skip = bytearray(b"\r\n"), 0, 2
+        # Read up to DATA_CHUNK at a time (StreamReader pauses the socket at twice this).
+        reader._limit, saved = DATA_CHUNK, reader._limit
+        try:
+            while True:
+                chunk = await reader.read(DATA_CHUNK)
+                if not chunk:
+                    return None
+                data += chunk
+                end = data.find(_END)
+                if end >= 0:
+                    rest = data[end + len(_END):]
+                    if rest:  # bytes after the end: the next command; give them back
+                        reader._buffer[:0] = rest
+                    cut = end + 2  # the CRLF that ends the last line is the message's
+                else:
+                    # Keep a tail that may begin the end marker (or a stuffed dot).
+                    cut = len(data) - next((k for k in (4, 3, 2, 1)
+                                            if data.endswith(_END[:k])), 0)
+                part = bytes(data[:cut]).replace(b"\r\n.", b"\r\n")
+                if skip:
+                    dropped = min(skip, len(part))
+                    part, skip = part[dropped:], skip - dropped
+                size += len(part)
+                if not limit or size <= limit:
+                    spool.write(part)
+                if end >= 0:
+                    return size
+                data = data[cut:]
+        finally:
+            reader._limit = saved
 
 
 class BounceHandler:
