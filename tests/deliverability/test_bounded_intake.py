@@ -125,9 +125,10 @@ def test_connections_past_the_per_peer_cap_get_421(transactional_db, redis_clien
         wait_until(lambda: smtplib.SMTP("127.0.0.1", port, timeout=10).noop()[0] == 250)
 
 
-def test_the_raw_quota_prunes_the_oldest_first_and_alerts(db):
+def test_the_raw_quota_prunes_the_oldest_first_and_alerts(db, monkeypatch):
     from deliverability.intake import ingest
 
+    monkeypatch.setenv("OPERATOR_EMAILS", "ops@example.org")
     seen = []
     raw_quota_reached.connect(lambda sender, **kw: seen.append(kw), weak=False,
                               dispatch_uid="test-quota")
@@ -141,3 +142,7 @@ def test_the_raw_quota_prunes_the_oldest_first_and_alerts(db):
     assert kept[0] == 0 and kept[-1] > 0 and sum(kept) <= 500_000
     assert seen and seen[0]["quota_bytes"] == 500_000
     assert InboundMessage.objects.count() == 4  # rows and their events stay
+    from sending.models import TransactionalEmail
+
+    assert TransactionalEmail.objects.filter(purpose="alert", to="ops@example.org",
+                                             subject__contains="quota").exists()
