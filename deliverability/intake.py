@@ -60,6 +60,7 @@ logger = logging.getLogger(__name__)
 # Headers an MTA uses to say which address a message was delivered to.
 _ENVELOPE_HEADERS = ("X-Original-To", "Delivered-To", "Envelope-To", "X-Envelope-To", "To")
 _SCAN_BYTES = 1024 * 1024
+_HEADER_BYTES = 256 * 1024
 _ACTING_KINDS = ("hard", "soft", "complaint", "block")
 # Kinds that feed a counter (soft bounces, guardrails, the breaker): once per delivery.
 _COUNTED_KINDS = ("soft", "complaint", "block")
@@ -112,9 +113,15 @@ def _clean(text, limit: int | None = None) -> str:
     return text[:limit] if limit else text
 
 
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
 def _headers(raw: bytes):
+    """The top-level headers only (the parser is not handed the body at all)."""
+    end = _HEADER_END.search(raw, 0, _HEADER_BYTES)
     try:
-        return BytesHeaderParser(policy=compat32).parsebytes(raw[:_SCAN_BYTES])
+        return BytesHeaderParser(policy=compat32).parsebytes(
+            raw[:end.end() if end else _HEADER_BYTES])
     except Exception:  # a message we can't parse is still stored
         return None
 
