@@ -107,6 +107,9 @@ def main() -> None:
         bench.log(f"listener peak RSS {peak:.0f} MB (idle {idle:.0f} MB); small bounce "
                   f"answered in {small_s:.2f} s; all stored in {wall:.1f} s")
         ingest: dict[str, float] = {}
+        warm = tempfile.SpooledTemporaryFile()
+        warm.write(_report(rcpt, 1000, "warm-up"))  # rules and queries loaded once
+        ingest_file(warm, source="pipe")
         for mb in (1, 4, args.mb):
             raw = _report(rcpt, int(mb * MB), f"t{mb}")
             spool = tempfile.SpooledTemporaryFile(max_size=256 * 1024)
@@ -118,7 +121,7 @@ def main() -> None:
         bench.log(f"ingest peak (Python) per message size: {ingest}")
         bench.report(parallel=args.parallel, mb=args.mb, listener_idle_mb=round(idle),
                      listener_peak_mb=round(peak), small_bounce_s=round(small_s, 2),
-                     wall_s=round(wall, 1), ingest_peak_x_size=ingest)
+                     stored_s=round(wall, 1), ingest_peak_x_size=ingest)
 
 
 if __name__ == "__main__":
