@@ -92,16 +92,47 @@ def reclassify_messages(modeladmin, request, queryset):
     modeladmin.message_user(request, _("%d message(s) reclassified.") % count)
 
 
+class NeedsReviewFilter(admin.SimpleListFilter):
+    """Reports that would have acted but are tied to no delivery of ours (intake)."""
+
+    title = _("review")
+    parameter_name = "review"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Needs review")), ("no", _("No review"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(review_reason="")
+        if self.value() == "no":
+            return queryset.filter(review_reason="")
+        return queryset
+
+
+@admin.action(description=_("Mark as reviewed (nothing is done about the report)"),
+              permissions=["reclassify"])
+def mark_reviewed(modeladmin, request, queryset):
+    from django.contrib.admin.models import CHANGE
+
+    rows = InboundMessage.objects.filter(pk__in=queryset.values("pk")).exclude(review_reason="")
+    LogEntry.objects.log_actions(request.user.pk, rows, CHANGE,
+                                 change_message="reviewed: nothing done")
+    count = rows.update(review_reason="")
+    modeladmin.message_user(request, _("%d message(s) marked as reviewed.") % count)
+
+
 @admin.register(InboundMessage)
 class InboundMessageAdmin(admin.ModelAdmin):
-    list_display = ("received_at", "source", "outcome", "subject", "size", "processed_at")
-    list_filter = ("source", "outcome")
+    list_display = ("received_at", "source", "outcome", "review_reason", "subject", "size",
+                    "processed_at")
+    list_filter = (NeedsReviewFilter, "source", "outcome")
     search_fields = ("key", "message_id", "subject", "envelope_recipients")
-    fields = ("received_at", "source", "outcome", "error", "key", "message_id", "subject",
-              "envelope_recipients", "size", "processed_at", "raw_message")
+    fields = ("received_at", "source", "outcome", "review_reason", "error", "key",
+              "message_id", "subject", "envelope_recipients", "size", "processed_at",
+              "raw_message")
     readonly_fields = fields
     inlines = [BounceEventInline]
-    actions = [reclassify_messages]
+    actions = [reclassify_messages, mark_reviewed]
 
     def get_queryset(self, request):
         # The changelist never needs the compressed bytes.

@@ -76,7 +76,8 @@ def record_smtp_answers(answers: list[SmtpAnswer]) -> list[dict]:
         for answer, result in zip(answers, results, strict=True):
             # the breaker derives the same class from the verdict's reason (one decision)
             breaker.record(provider=answer.provider, pool=answer.pool, code=answer.code,
-                           text=answer.text, reason=result.get("reason", ""))
+                           text=answer.text, reason=result.get("reason", ""),
+                           delivery_id=answer.delivery_id)
     if answers:
         smtp_answers_recorded.send(sender=None, answers=answers, results=results)
     return results

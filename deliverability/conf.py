@@ -38,8 +38,25 @@ BOUNCE_DOMAIN = env_str("BOUNCE_DOMAIN", "localhost")
 # MTA in front of it, delivers here).
 BOUNCE_LISTENER_HOST = env_str("BOUNCE_LISTENER_HOST", "127.0.0.1")
 BOUNCE_LISTENER_PORT = env_port("BOUNCE_LISTENER_PORT", 2526)
-# Larger messages are refused at DATA (bounces quote the original message).
+# Larger messages are refused while they are read (SMTP 552 during DATA, the pipe
+# with EX_DATAERR, IMAP by their RFC822.SIZE before fetching).
 BOUNCE_MAX_BYTES = env_int("BOUNCE_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+# A message above this size is spooled to a temporary file while it is read.
+BOUNCE_SPOOL_BYTES = env_int("BOUNCE_SPOOL_BYTES", 256 * 1024, minimum=1024)
+# The classifier reads this much of a message at most (the notice, the status fields
+# and the returned headers come first): its memory does not grow with the message.
+BOUNCE_CLASSIFY_BYTES = env_int("BOUNCE_CLASSIFY_BYTES", 256 * 1024, minimum=4096)
+# The listener's open connections at most, and new connections per peer IP a minute.
+BOUNCE_LISTENER_MAX_CONNECTIONS = env_int("BOUNCE_LISTENER_MAX_CONNECTIONS", 50, minimum=1)
+BOUNCE_LISTENER_PEER_CONNECTIONS = env_int("BOUNCE_LISTENER_PEER_CONNECTIONS", 10, minimum=1)
+BOUNCE_LISTENER_PEER_RATE_PER_MIN = env_int("BOUNCE_LISTENER_PEER_RATE_PER_MIN", 120,
+                                            minimum=1)
+# Raw bounce bytes kept in the database (compressed) at most: past it the oldest are
+# pruned (their events stay) and the operators are alerted.
+BOUNCE_RAW_QUOTA_BYTES = env_int("BOUNCE_RAW_QUOTA_BYTES", 2 * 1024 ** 3, minimum=1024 * 1024)
+# Domains of the mailto unsubscribe addresses (RFC 2369), read here a second time
+# (sending/conf.py reads UNSUBSCRIBE_MAILTO_DOMAIN); the listener accepts them too.
+UNSUBSCRIBE_MAILTO_DOMAINS = [d for d in [env_str("UNSUBSCRIBE_MAILTO_DOMAIN", "")] if d]
 # Soft bounces for one address (distinct deliveries, no successful delivery
 # in between, within the window) before it is suppressed.
 SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 3, minimum=1)

@@ -1,27 +1,42 @@
 """Bounce intake: record, then decide.
 
 Every inbound message (SMTP listener, MTA pipe, IMAP mailbox) ends in
-``ingest``: the raw bytes are stored first (compressed, keyed by their
-sha256, so the same message twice changes nothing), then classified, matched
-to a delivery by its VERP address, and acted on. Each action is written on
-the event that caused it:
+``ingest`` / ``ingest_file``: the raw bytes are stored first (compressed,
+keyed by their sha256, so the same message twice changes nothing), then
+classified, tied to a delivery (``deliverability.evidence``) and acted on.
+Each action is written on the event that caused it.
 
-- hard: the address is suppressed (``hard_bounce``);
+A report acts only on the delivery it is tied to, and only on that
+delivery's address; other recipients it names are recorded, never acted on.
+A report that would act but is tied to nothing goes to review
+(``InboundMessage.review_reason``) and does nothing else. Each delivery
+counts once:
+
+- hard: the delivery's address is suppressed (``hard_bounce``);
 - soft: counted; ``SOFT_BOUNCE_LIMIT`` soft bounces for distinct deliveries
   with no successful delivery in between suppress it (``soft_bounces``);
-- complaint: ``complaint_received`` is announced (newsletter unsubscribes)
-  and the address is suppressed (``complaint``);
-- block: nothing against the address; the provider breaker counts it;
+- complaint (an ARF report, RFC 5965, only): ``complaint_received`` is
+  announced (newsletter unsubscribes) and the address is suppressed; an ARF
+  ``opt-out`` ends that delivery's subscription; an "unsubscribe" mail is no
+  complaint and acts only through a mailto unsubscribe token;
+- block: nothing against the address; the provider breaker counts it (the
+  first signal of the delivery; never for a delivery that was not sent);
 - auto_reply, delivered, unknown: nothing.
+
+Mail to ``unsubscribe+TOKEN@`` (RFC 2369 ``List-Unsubscribe: <mailto:…>``)
+ends the subscription whose signed token it carries; the ``From:`` is never read.
 
 deliverability imports neither sending nor newsletter: sending registers how
 to look up a delivery (``register_delivery_source``) and reacts to
-``bounce_recorded`` by marking the delivery bounced.
+``bounce_recorded`` by marking the delivery bounced; newsletter registers how
+to read a mailto token (``register_unsubscribe_token_reader``) and reacts to
+``unsubscribe_requested``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import re
 import zlib
@@ -29,29 +44,37 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from typing import BinaryIO
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deliverability import conf, verp
+from deliverability import conf
+from deliverability.evidence import Tie, mailto_unsubscribe_token, tie_to_delivery
 from deliverability.models import BounceEvent, InboundMessage
-from deliverability.signals import bounce_recorded, complaint_received
+from deliverability.signals import bounce_recorded, complaint_received, unsubscribe_requested
 from deliverability.suppression import normalise, suppress
 
 logger = logging.getLogger(__name__)
 
 # Headers an MTA uses to say which address a message was delivered to.
 _ENVELOPE_HEADERS = ("X-Original-To", "Delivered-To", "Envelope-To", "X-Envelope-To", "To")
-# A VERP address anywhere in the message (e.g. the Return-Path of the original
-# quoted in a DSN or an ARF report); checked by verp.decode's HMAC afterwards.
-_VERP_ANYWHERE = re.compile(rb"[a-z0-9_.-]{1,64}\+[0-9a-z]{1,13}-[a-z2-7]{10}@[a-z0-9.-]{1,253}",
-                            re.IGNORECASE)
 _SCAN_BYTES = 1024 * 1024
+_HEADER_BYTES = 256 * 1024
 _ACTING_KINDS = ("hard", "soft", "complaint", "block")
+# Kinds that feed a counter (soft bounces, guardrails, the breaker): once per delivery.
+_COUNTED_KINDS = ("soft", "complaint", "block")
+# RFC 5965 section 2: an ARF report is multipart/report; report-type=feedback-report.
+_ARF = re.compile(r"multipart/report\b.*\breport-type\s*=\s*\"?feedback-report", re.I | re.S)
+# RFC 5965 feedback types that are not a complaint about the mail.
+_NOT_COMPLAINTS = {"not-spam"}
+_OPT_OUT = {"opt-out", "unsubscribe"}
 
 # Hooks registered by the sending app (see register_delivery_source).
 _resolve_delivery: Callable[[int], dict | None] | None = None
 _last_success: Callable[[str, Iterable[int]], datetime | None] | None = None
+# Registered by newsletter: a mailto token -> subscription id, or None (forged).
+_read_unsubscribe_token: Callable[[str], int | None] | None = None
 
 
 def register_delivery_source(*, resolve: Callable[[int], dict | None],
@@ -60,14 +83,29 @@ def register_delivery_source(*, resolve: Callable[[int], dict | None],
     """How intake learns about deliveries without importing the app that owns them.
 
     ``resolve(delivery_id)`` returns ``{"address", "provider", "pool", "mailing_id",
-    "campaign"}`` or None; ``last_success(address, exclude_delivery_ids)`` returns
-    when mail to the address was last accepted and has not bounced, or None.
+    "campaign", "subscription_id", "sent"}`` or None (``sent``: the message left us);
+    ``last_success(address, exclude_delivery_ids)`` returns when mail to the address
+    was last accepted and has not bounced, or None.
     """
     global _resolve_delivery, _last_success
     _resolve_delivery, _last_success = resolve, last_success
 
 
+def register_unsubscribe_token_reader(reader: Callable[[str], int | None]) -> None:
+    """How intake checks a mailto unsubscribe token (newsletter signs them)."""
+    global _read_unsubscribe_token
+    _read_unsubscribe_token = reader
+
+
+def unsubscribe_token_valid(token: str) -> bool:
+    """Whether a mailto unsubscribe token verifies (no database: an HMAC)."""
+    return _read_unsubscribe_token is not None and _read_unsubscribe_token(token) is not None
+
+
 # --- storing -------------------------------------------------------------------
+
+CHUNK = 64 * 1024
+
 
 def _clean(text, limit: int | None = None) -> str:
     """Text the database accepts: no NUL (PostgreSQL), no lone surrogates (UTF-8)."""
@@ -75,9 +113,15 @@ def _clean(text, limit: int | None = None) -> str:
     return text[:limit] if limit else text
 
 
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
 def _headers(raw: bytes):
+    """The top-level headers only (the parser is not handed the body at all)."""
+    end = _HEADER_END.search(raw, 0, _HEADER_BYTES)
     try:
-        return BytesHeaderParser(policy=compat32).parsebytes(raw[:_SCAN_BYTES])
+        return BytesHeaderParser(policy=compat32).parsebytes(
+            raw[:end.end() if end else _HEADER_BYTES])
     except Exception:  # a message we can't parse is still stored
         return None
 
@@ -91,29 +135,61 @@ def _header(headers, name: str) -> str:
         return ""
 
 
+def _digest(source: BinaryIO) -> tuple[str, bytearray, bytes, int]:
+    """(sha256, compressed bytes, the first _SCAN_BYTES, size), read in chunks: a large
+    message is never held whole in memory, only compressed, in one growing buffer
+    (the database driver takes it as it is: no second copy)."""
+    sha, packer = hashlib.sha256(), zlib.compressobj(6)
+    packed, head, size = bytearray(), bytearray(), 0
+    source.seek(0)
+    while chunk := source.read(CHUNK):
+        sha.update(chunk)
+        packed += packer.compress(chunk)
+        if len(head) < _SCAN_BYTES:
+            head += chunk[:_SCAN_BYTES - len(head)]
+        size += len(chunk)
+    packed += packer.flush()
+    return sha.hexdigest(), packed, bytes(head), size
+
+
 def store(raw: bytes, *, source: str, envelope_recipients: Iterable[str] = ()) -> InboundMessage:
     """Store the message once; the same bytes again return the stored row."""
-    key = hashlib.sha256(raw).hexdigest()
-    found = InboundMessage.objects.filter(key=key).first()
+    return store_file(io.BytesIO(raw), source=source, envelope_recipients=envelope_recipients)
+
+
+def store_file(stream: BinaryIO, *, source: str,
+               envelope_recipients: Iterable[str] = ()) -> InboundMessage:
+    key, packed, head, size = _digest(stream)
+    found = InboundMessage.objects.defer("raw_compressed").filter(key=key).first()
     if found is not None:
         return found
-    headers = _headers(raw)
+    headers = _headers(head)
     try:
         with transaction.atomic():
-            return InboundMessage.objects.create(
-                key=key, raw_compressed=zlib.compress(raw, 6), size=len(raw), source=source,
-                envelope_recipients=_clean(",".join(envelope_recipients), 10000),
+            message = InboundMessage.objects.create(
+                key=key, raw_compressed=packed, size=size, stored_bytes=len(packed),
+                source=source, envelope_recipients=_clean(",".join(envelope_recipients), 10000),
                 message_id=_header(headers, "Message-ID")[:998],
                 subject=_header(headers, "Subject")[:998],
             )
     except IntegrityError:  # stored by a concurrent delivery of the same bytes
         return InboundMessage.objects.get(key=key)
+    from deliverability.retention import raw_quota_enforce
+
+    raw_quota_enforce()
+    return message
 
 
 def ingest(raw: bytes, *, source: str, envelope_recipients: Iterable[str] = ()) -> InboundMessage:
     """Store, then classify and act (once). Raises only when the message could not be stored."""
-    raw = bytes(raw)
-    message = store(raw, source=source, envelope_recipients=list(envelope_recipients))
+    return ingest_file(io.BytesIO(bytes(raw)), source=source,
+                       envelope_recipients=envelope_recipients)
+
+
+def ingest_file(stream: BinaryIO, *, source: str,
+                envelope_recipients: Iterable[str] = ()) -> InboundMessage:
+    """``ingest`` for a message in a (spooled) file: read in chunks, never whole."""
+    message = store_file(stream, source=source, envelope_recipients=list(envelope_recipients))
     if message.processed_at is None:
         try:
             process(message)
@@ -122,29 +198,23 @@ def ingest(raw: bytes, *, source: str, envelope_recipients: Iterable[str] = ()) 
             InboundMessage.objects.filter(pk=message.pk).update(error=_clean(repr(exc), 2000))
             InboundMessage.objects.filter(pk=message.pk, processed_at=None).update(
                 outcome="error")
-        message.refresh_from_db()
+        message = InboundMessage.objects.defer("raw_compressed").get(pk=message.pk)
     return message
+
+
+def raw_head(message: InboundMessage, limit: int) -> bytes:
+    """The first ``limit`` bytes of the stored message, decompressing no more than that."""
+    data = message.raw_compressed
+    if not data:
+        return b""
+    return zlib.decompressobj().decompress(memoryview(data), limit)
 
 
 # --- matching --------------------------------------------------------------------
 
 def match_delivery(raw: bytes, envelope_recipients: Iterable[str] = ()) -> int | None:
-    """The delivery a message is about, from the first VERP address that decodes."""
-    for address in envelope_recipients:
-        found = verp.decode(address)
-        if found is not None:
-            return found
-    headers = _headers(raw)
-    for name in _ENVELOPE_HEADERS:
-        for part in re.split(r"[,\s]+", _header(headers, name)):
-            found = verp.decode(part) if "+" in part else None
-            if found is not None:
-                return found
-    for candidate in _VERP_ANYWHERE.findall(raw[:_SCAN_BYTES]):
-        found = verp.decode(candidate.decode("ascii", "replace"), prefix=None)
-        if found is not None:
-            return found
-    return None
+    """The delivery a message is tied to (see deliverability.evidence), or None."""
+    return tie_to_delivery(raw, list(envelope_recipients)).delivery_id
 
 
 def _resolve(delivery_id: int | None) -> dict | None:
@@ -153,56 +223,105 @@ def _resolve(delivery_id: int | None) -> dict | None:
     return _resolve_delivery(delivery_id)
 
 
+def _is_arf(headers) -> bool:
+    return bool(_ARF.search(_header(headers, "Content-Type")))
+
+
+def _mailto_subscriptions(headers, envelope: list[str]) -> dict[str, int | None]:
+    """{mailto token: subscription id or None when forged} from the envelope and the
+    headers the receiving MTA writes (the token is the authority, wherever it is)."""
+    domains = conf.UNSUBSCRIBE_MAILTO_DOMAINS
+    if not domains:
+        return {}
+    candidates = list(envelope)
+    for name in _ENVELOPE_HEADERS:
+        candidates += [p for p in re.split(r"[,\s<>]+", _header(headers, name)) if "@" in p]
+    found: dict[str, int | None] = {}
+    for address in candidates:
+        token = mailto_unsubscribe_token(address, domains)
+        if token and token not in found:
+            found[token] = _read_unsubscribe_token(token) if _read_unsubscribe_token else None
+    return found
+
+
 # --- deciding ------------------------------------------------------------------
 
 def process(message: InboundMessage, *, reclassify: bool = False) -> InboundMessage:
     """Classify the stored bytes and act; rerunning only acts on events whose kind changed."""
     from deliverability.classify import classify_message, unknown_result
 
-    raw = message.raw
-    error = ""
-    try:
-        results = classify_message(raw)
-    except Exception as exc:  # the classifier must not lose a message
-        logger.exception("bounce %s: classifier raised", message.pk)
-        results, error = [], repr(exc)
-    results = results or [unknown_result()]
+    head = raw_head(message, _SCAN_BYTES)
+    headers = _headers(head)
     envelope = [a for a in message.envelope_recipients.split(",") if a]
-    delivery_id = match_delivery(raw, envelope)
-    info = _resolve(delivery_id)
-    if delivery_id is not None and info is None:
-        delivery_id = None  # decodes, but the delivery is gone (or no sending app here)
-
+    mailto = _mailto_subscriptions(headers, envelope)
+    error = ""
+    if mailto:
+        results = [_unsubscribe_result(token, subscription) for token, subscription
+                   in mailto.items()]
+    else:
+        try:
+            # Bounded: the notice, the status fields and the returned headers come first;
+            # the parser never sees more than CLASSIFY_BYTES of a large message.
+            results = classify_message(head[:conf.BOUNCE_CLASSIFY_BYTES])
+        except Exception as exc:  # the classifier must not lose a message
+            logger.exception("bounce %s: classifier raised", message.pk)
+            results, error = [], repr(exc)
+    results = results or [unknown_result()]
+    tie = tie_to_delivery(head, envelope) if not mailto else Tie(None)
+    info = _resolve(tie.delivery_id)
+    problem = tie.problem
+    if tie.tied and info is None:
+        problem = f"the token names delivery {tie.delivery_id}, which we do not know"
+    elif info is not None and not info.get("sent", True):
+        problem = f"delivery {tie.delivery_id} was never sent: a report about it counts nothing"
+        info = None
+    context = {"info": info, "arf": _is_arf(headers), "problem": problem,
+               "delivery_id": tie.delivery_id if info is not None else None}
+    review = ""
     with transaction.atomic():
-        locked = InboundMessage.objects.select_for_update().get(pk=message.pk)
+        locked = (InboundMessage.objects.select_for_update().defer("raw_compressed")
+                  .get(pk=message.pk))
         if locked.processed_at is not None and not reclassify:
             return locked
         existing = {e.position: e for e in locked.events.all()}
         for position, result in enumerate(results):
             event = existing.get(position) or BounceEvent(message=locked, position=position)
             previous_kind = event.kind if event.pk and event.action else None
-            _fill(event, result, delivery_id, info, single=len(results) == 1)
+            _fill(event, result, context, single=len(results) == 1)
             event.save()
             if previous_kind != event.kind:
-                _act(event, locked, info)
+                _act(event, locked, context)
+            if (event.kind in _ACTING_KINDS and event.delivery_id is None and problem
+                    and not review):
+                review = problem
         locked.events.filter(position__gte=len(results)).delete()
         kinds = sorted({r.get("kind") or "unknown" for r in results})
         locked.outcome = ",".join(kinds)[:64]
         locked.error = _clean(error, 2000)
+        locked.review_reason = review[:255]
         locked.processed_at = timezone.now()
-        locked.save(update_fields=["outcome", "error", "processed_at"])
+        locked.save(update_fields=["outcome", "error", "review_reason", "processed_at"])
     return locked
 
 
-def _fill(event: BounceEvent, result: dict, delivery_id: int | None, info: dict | None,
-          *, single: bool) -> None:
+def _unsubscribe_result(token: str, subscription_id: int | None) -> dict:
+    return {"kind": "unsubscribe", "reason": "feedback", "recipient": "",
+            "subscription_id": subscription_id, "token": token,
+            "diagnostic": f"mailto unsubscribe token {token[:40]}"}
+
+
+def _fill(event: BounceEvent, result: dict, context: dict, *, single: bool) -> None:
+    info = context["info"]
     recipient = _clean(result.get("recipient"), 320)
-    mine = info is not None and (single or normalise(recipient) == normalise(info["address"]))
+    original = _clean(result.get("original_recipient"), 320)
+    # Only the delivery's own address is acted on. A single-recipient report may
+    # name a forwarding target; a report listing others names them, nothing more.
+    mine = info is not None and (
+        single or normalise(info["address"]) in {normalise(recipient), normalise(original)})
     event.recipient = recipient or (info["address"] if mine else "")
-    # We act on the address we sent to: a report may name a forwarding target.
     event.address = normalise(info["address"] if mine else recipient)[:320] if (
         mine or recipient) else ""
-    event.delivery_id = delivery_id if mine else None
+    event.delivery_id = context["delivery_id"] if mine else None
     event.mailing_id = info.get("mailing_id") if mine else None
     event.campaign = _clean(info.get("campaign"), 128) if mine else ""
     event.kind = _clean(result.get("kind") or "unknown", 16)
@@ -212,24 +331,34 @@ def _fill(event: BounceEvent, result: dict, delivery_id: int | None, info: dict 
     event.hard = bool(result.get("hard"))
     event.diagnostic = _clean(result.get("diagnostic"), 4000)
     event.remote_mta = _clean(result.get("remote_mta"), 255)
-    # The delivery's provider is the breaker's key (sending's MX rollup); else the report's.
-    provider = (info.get("provider") if mine else "") or result.get("provider")
-    event.provider = _clean(provider, 64)
+    # The breaker's key is the provider the delivery was sent to (sending's MX
+    # rollup), never one a report claims: a DSN cannot aim at another provider.
+    event.provider = _clean(info.get("provider") if mine else result.get("provider"), 64)
     # RFC 3464 "Action: delayed": the remote MTA is still trying; nothing failed yet.
     event.delay_notice = result.get("action") == "delayed"
+    event.feedback_type = _clean(result.get("feedback_type"), 32).lower()
+    event.unsubscribe = result if event.kind == "unsubscribe" else None
 
 
-def _act(event: BounceEvent, message: InboundMessage, info: dict | None) -> None:
+def _untied_note(event: BounceEvent, context: dict) -> str:
+    if context["info"] is None:
+        return f"review: {context['problem']}" if context["problem"] else "no delivery"
+    return "not the address of the delivery its token names: recorded only"
+
+
+def _act(event: BounceEvent, message: InboundMessage, context: dict) -> None:
     source = f"bounce:{message.source}"
     detail = f"{event.status} {event.diagnostic}".strip()[:2000]
     kind, address = event.kind, event.address
     action, note = BounceEvent.Action.NONE, ""
-    if getattr(event, "delay_notice", False) and kind == "soft":
-        event.action, event.action_detail = action, "delay notice: still being retried"
-        event.save(update_fields=["action", "action_detail"])
-        return
-    if kind in _ACTING_KINDS and not address and kind != "block":
-        note = "no recipient found"
+    if kind == "unsubscribe":
+        action, note = _act_unsubscribe(event.unsubscribe, source)
+    elif getattr(event, "delay_notice", False) and kind == "soft":
+        note = "delay notice: still being retried"
+    elif kind in _ACTING_KINDS and event.delivery_id is None:
+        note = _untied_note(event, context)
+    elif kind in _COUNTED_KINDS and _already_counted(event):
+        note = f"this delivery already reported {kind}: one signal per delivery"
     elif kind == "hard":
         suppress(address=address, reason="hard_bounce", detail=detail, source=source,
                  source_event_id=event.pk)
@@ -237,28 +366,61 @@ def _act(event: BounceEvent, message: InboundMessage, info: dict | None) -> None
     elif kind == "soft":
         action, note = _count_soft(event, detail, source)
     elif kind == "complaint":
-        delivery_id, feedback = event.delivery_id, event.reason
-        transaction.on_commit(lambda: complaint_received.send(
-            sender=None, address=address, feedback_type=feedback, delivery_id=delivery_id),
-            robust=True)
-        suppress(address=address, reason="complaint", detail=detail, source=source,
-                 source_event_id=event.pk)
-        action = BounceEvent.Action.COMPLAINT
+        action, note = _act_complaint(event, context, detail, source)
     elif kind == "block":
         # A fact about us, not the address: only the provider breaker hears of it.
         if event.provider:
-            pool = (info or {}).get("pool") or "bulk"
+            pool = context["info"].get("pool") or "bulk"
             transaction.on_commit(_breaker_call(event, pool), robust=True)
             action, note = BounceEvent.Action.BREAKER, f"{event.provider}/{pool}"
         else:
             note = "provider unknown"
     event.action, event.action_detail = action, note[:255]
     event.save(update_fields=["action", "action_detail"])
-    if event.delivery_id is not None:
+    if event.delivery_id is not None and action != BounceEvent.Action.NONE:
         payload = {"delivery_id": event.delivery_id, "kind": kind, "reason": event.reason,
                    "status": event.status, "diagnostic": event.diagnostic,
                    "event_id": event.pk}
         transaction.on_commit(lambda: bounce_recorded.send(sender=None, **payload), robust=True)
+
+
+def _already_counted(event: BounceEvent) -> bool:
+    """Another event of this kind acted for this delivery already (the first counts)."""
+    return (BounceEvent.objects.filter(delivery_id=event.delivery_id, kind=event.kind)
+            .exclude(pk=event.pk).exclude(action__in=["", BounceEvent.Action.NONE]).exists())
+
+
+def _act_complaint(event: BounceEvent, context: dict, detail: str,
+                   source: str) -> tuple[str, str]:
+    if not context["arf"]:
+        # Apple Mail's "unsubscribe" mails and the like: anyone can write one with any
+        # From. Not a complaint; an unsubscribe acts only through the mailto token.
+        return BounceEvent.Action.NONE, ("not an ARF report (RFC 5965): no complaint; "
+                                         "unsubscribe by mail needs the mailto token")
+    if event.feedback_type in _NOT_COMPLAINTS:
+        return BounceEvent.Action.NONE, f"feedback type {event.feedback_type}: no complaint"
+    info = context["info"]
+    if event.feedback_type in _OPT_OUT:
+        subscription_id = info.get("subscription_id")
+        if subscription_id is None:
+            return BounceEvent.Action.NONE, "opt-out report for mail without a subscription"
+        return _act_unsubscribe({"subscription_id": subscription_id, "token": "arf"}, source)
+    address, delivery_id, feedback = event.address, event.delivery_id, event.feedback_type
+    transaction.on_commit(lambda: complaint_received.send(
+        sender=None, address=address, feedback_type=feedback, delivery_id=delivery_id),
+        robust=True)
+    suppress(address=address, reason="complaint", detail=detail, source=source,
+             source_event_id=event.pk)
+    return BounceEvent.Action.COMPLAINT, ""
+
+
+def _act_unsubscribe(result: dict, source: str) -> tuple[str, str]:
+    subscription_id = result.get("subscription_id")
+    if subscription_id is None:
+        return BounceEvent.Action.NONE, "mailto unsubscribe token does not verify"
+    transaction.on_commit(lambda: unsubscribe_requested.send(
+        sender=None, subscription_id=subscription_id, source=source), robust=True)
+    return BounceEvent.Action.UNSUBSCRIBED, f"subscription {subscription_id}"
 
 
 def _count_soft(event: BounceEvent, detail: str, source: str) -> tuple[str, str]:
@@ -267,15 +429,16 @@ def _count_soft(event: BounceEvent, detail: str, source: str) -> tuple[str, str]
     delivered = (BounceEvent.objects.filter(address=event.address, kind="delivered")
                  .order_by("-created_at").values_list("created_at", flat=True).first())
     start = max(start, delivered or start)
-    soft = BounceEvent.objects.filter(address=event.address, kind="soft")
-    rows = list(soft.filter(created_at__gte=start).values_list("delivery_id", "message_id"))
+    # Only reports tied to a delivery count, each delivery once.
+    soft = BounceEvent.objects.filter(address=event.address, kind="soft",
+                                      delivery_id__isnull=False)
+    rows = set(soft.filter(created_at__gte=start).values_list("delivery_id", flat=True))
     if _last_success is not None:
-        success = _last_success(event.address, {d for d, _ in rows if d is not None})
+        success = _last_success(event.address, rows)
         if success is not None and success > start:
-            rows = list(soft.filter(created_at__gte=success)
-                        .values_list("delivery_id", "message_id"))
-    # One failure per delivery: an MTA's repeated delay notices are one failure.
-    count = len({("d", d) if d is not None else ("m", m) for d, m in rows})
+            rows = set(soft.filter(created_at__gte=success).values_list("delivery_id",
+                                                                        flat=True))
+    count = len(rows | {event.delivery_id})
     if count < conf.SOFT_BOUNCE_LIMIT:
         return BounceEvent.Action.SOFT_COUNTED, f"{count} of {conf.SOFT_BOUNCE_LIMIT}"
     suppress(address=event.address, reason="soft_bounces",
@@ -285,7 +448,8 @@ def _count_soft(event: BounceEvent, detail: str, source: str) -> tuple[str, str]
 
 
 def _breaker_call(event: BounceEvent, pool: str) -> Callable[[], None]:
-    provider, text, reason = event.provider, event.diagnostic, event.reason
+    provider, text, reason, delivery_id = (event.provider, event.diagnostic, event.reason,
+                                           event.delivery_id)
     try:
         code = int(event.smtp_code)
     except ValueError:
@@ -298,7 +462,8 @@ def _breaker_call(event: BounceEvent, pool: str) -> Callable[[], None]:
         if not breaker:
             return
         try:
-            breaker.record(provider=provider, pool=pool, code=code, text=text, reason=reason)
+            breaker.record(provider=provider, pool=pool, code=code, text=text, reason=reason,
+                           delivery_id=delivery_id, late=True)
         except Exception:  # Redis down: the event is stored, the count is lost (logged)
             logger.exception("breaker record failed for %s/%s", provider, pool)
     return call
@@ -309,6 +474,6 @@ def reclassify(message: InboundMessage) -> InboundMessage:
 
     A message whose raw bytes were pruned (deliverability.retention) keeps its events.
     """
-    if hashlib.sha256(message.raw).hexdigest() != message.key:
+    if not message.raw_compressed or hashlib.sha256(message.raw).hexdigest() != message.key:
         return message
     return process(message, reclassify=True)

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from django.db import reset_queries
+
 from deliverability import conf
 from deliverability.intake import ingest
 
@@ -25,8 +27,9 @@ logger = logging.getLogger(__name__)
 
 
 class Mailbox(Protocol):
-    def messages(self) -> Iterator[tuple[str, bytes]]:
-        """(uid, raw bytes) of every message waiting in the polled folder."""
+    def messages(self) -> Iterator[tuple[str, bytes | None]]:
+        """(uid, raw bytes) of every message waiting in the polled folder; None for
+        one larger than BOUNCE_MAX_BYTES, which is not fetched."""
 
     def move(self, uid: str, folder: str) -> None: ...
 
@@ -37,11 +40,23 @@ class PollResult:
     done: int = 0
     review: int = 0
     failed: int = 0
+    refused: int = 0
 
 
-def poll(mailbox: Mailbox, *, done_folder: str, review_folder: str) -> PollResult:
+def poll(mailbox: Mailbox, *, done_folder: str, review_folder: str,
+         max_bytes: int | None = None) -> PollResult:
+    """Store and process each message; too large ones go to review unread, and those
+    tied to no delivery of ours (review_reason) to review as well."""
     result = PollResult()
+    limit = max_bytes or conf.BOUNCE_MAX_BYTES
     for uid, raw in mailbox.messages():
+        if raw is None or len(raw) > limit:
+            logger.warning("bounce mailbox: message %s is larger than %s bytes: refused, "
+                           "moved to %s", uid, limit, review_folder)
+            mailbox.move(uid, review_folder)
+            result.refused += 1
+            continue
+        reset_queries()  # with DEBUG on, Django keeps every statement and its bytes
         try:
             message = ingest(raw, source="imap")
         except Exception:  # not stored: leave it in place for the next poll
@@ -50,7 +65,7 @@ def poll(mailbox: Mailbox, *, done_folder: str, review_folder: str) -> PollResul
             continue
         result.stored += 1
         understood = message.processed_at is not None and not message.error and \
-            message.outcome not in ("", "unknown", "error")
+            message.outcome not in ("", "unknown", "error") and not message.review_reason
         mailbox.move(uid, done_folder if understood else review_folder)
         if understood:
             result.done += 1
@@ -63,9 +78,10 @@ class ImapMailbox:
     """One IMAP connection to the bounce mailbox (use as a context manager)."""
 
     def __init__(self, *, host: str, port: int, user: str, password: str, ssl: bool = True,
-                 folder: str = "INBOX", timeout: float = 60):
+                 folder: str = "INBOX", timeout: float = 60, max_bytes: int | None = None):
         self.host, self.port, self.user, self.password = host, port, user, password
         self.ssl, self.folder, self.timeout = ssl, folder, timeout
+        self.max_bytes = max_bytes or conf.BOUNCE_MAX_BYTES
         self.imap: imaplib.IMAP4 | None = None
         self._folders: set[str] = set()
 
@@ -89,6 +105,13 @@ class ImapMailbox:
     def messages(self) -> Iterator[tuple[str, bytes]]:
         data = _ok(self.imap.uid("SEARCH", None, "ALL"))
         for uid in (data[0] or b"").split():
+            # The size first (RFC 3501 RFC822.SIZE): a message past the limit is not fetched.
+            sized = _ok(self.imap.uid("FETCH", uid, "(RFC822.SIZE)"))
+            found = re.search(rb"RFC822\.SIZE (\d+)", b" ".join(
+                p if isinstance(p, bytes) else p[0] for p in sized if p))
+            if found is None or int(found.group(1)) > self.max_bytes:
+                yield uid.decode(), None
+                continue
             # BODY.PEEK leaves \Seen alone: a failed message looks untouched.
             fetched = _ok(self.imap.uid("FETCH", uid, "(BODY.PEEK[])"))
             raw = next((part[1] for part in fetched if isinstance(part, tuple)), None)

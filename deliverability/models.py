@@ -81,10 +81,17 @@ class InboundMessage(models.Model):
     outcome = models.CharField(max_length=64, blank=True,
                                help_text=_("Kinds found, e.g. 'hard' or 'unknown'."))
     error = models.TextField(blank=True)
+    # Why nothing was done about a report that would act: not tied to a delivery of ours
+    # by something an outsider cannot forge (see intake.tie_to_delivery). Empty: no review.
+    review_reason = models.CharField(max_length=255, blank=True)
+    # Bytes the raw message takes in the database (compressed); 0 once pruned.
+    stored_bytes = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-received_at", "-id"]
         permissions = [("reclassify_inboundmessage", "Can reclassify stored bounces")]
+        indexes = [models.Index(fields=["review_reason"], condition=~models.Q(review_reason=""),
+                                name="inbound_review_idx")]
 
     def __str__(self) -> str:
         return f"inbound {self.id} ({self.source}, {self.outcome or 'unprocessed'})"
@@ -107,6 +114,7 @@ class BounceEvent(models.Model):
         SOFT_COUNTED = "soft_counted", _("Soft bounce counted")
         BREAKER = "breaker", _("Counted against the provider")
         COMPLAINT = "complaint", _("Complaint: unsubscribed and suppressed")
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribe request: that subscription ended")
 
     message = models.ForeignKey(InboundMessage, on_delete=models.CASCADE, related_name="events")
     position = models.PositiveSmallIntegerField(default=0)

@@ -15,3 +15,9 @@ pool_blocked = Signal()
 bounce_recorded = Signal()
 # sender=None, pool: str, results: list[preflight.CheckResult] — after a pool-wide block
 blocklist_checked = Signal()
+# sender=None, subscription_id: int, source: str — a signed mailto unsubscribe token
+# (RFC 2369) or an ARF opt-out report tied to a delivery; newsletter ends the subscription
+unsubscribe_requested = Signal()
+# sender=None, total_bytes: int, quota_bytes: int, pruned: int — raw bounce storage hit its
+# quota and the oldest raw messages were pruned (their events stay)
+raw_quota_reached = Signal()

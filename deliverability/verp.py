@@ -21,6 +21,7 @@ from django.conf import settings
 from config import keys
 
 _TOKEN = re.compile(r"^([a-z0-9_.-]+)\+([0-9a-z]{1,13})-([a-z2-7]{10})$")
+_BARE_TOKEN = re.compile(r"^([0-9a-z]{1,13})-([a-z2-7]{10})$")
 
 
 @lru_cache(maxsize=8)
@@ -74,11 +75,21 @@ def decode(address: str, *, prefix: str | None = "bounces",
     match = _TOKEN.match(local)
     if not match or (prefix is not None and match.group(1) != prefix):
         return None
+    return _checked(match.group(2), match.group(3), secret)
+
+
+def decode_token(value: str, *, secret: str | None = None) -> int | None:
+    """The delivery id of a bare token (the signed ``X-PW-Delivery`` header), or None."""
+    match = _BARE_TOKEN.match(value.strip().lower())
+    return _checked(match.group(1), match.group(2), secret) if match else None
+
+
+def _checked(number: str, mac: str, secret: str | None) -> int | None:
     try:
-        delivery_id = int(match.group(2), 36)
+        delivery_id = int(number, 36)
     except ValueError:
         return None
     for candidate in [secret] if secret else keys.secrets():  # current key, then fallbacks
-        if hmac.compare_digest(_mac(delivery_id, candidate), match.group(3)):
+        if hmac.compare_digest(_mac(delivery_id, candidate), mac):
             return delivery_id
     return None

@@ -9,12 +9,24 @@ class NewsletterConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
-        from deliverability.signals import address_suppressed, complaint_received
+        from deliverability.intake import register_unsubscribe_token_reader
+        from deliverability.signals import (
+            address_suppressed,
+            complaint_received,
+            unsubscribe_requested,
+        )
         from newsletter import links, receivers, selectors
         from newsletter.models import MailingList
-        from sending.recipients import register_recipient_context_provider
+        from sending.recipients import (
+            register_recipient_context_provider,
+            register_stop_check,
+        )
 
         register_recipient_context_provider(links.recipient_contexts)
+        register_stop_check(selectors.subscriptions_not_wanted)
+        register_unsubscribe_token_reader(receivers.mailto_subscription)
+        unsubscribe_requested.connect(receivers.on_unsubscribe_requested,
+                                      dispatch_uid="newsletter.unsubscribe_requested")
         complaint_received.connect(receivers.on_complaint_received,
                                    dispatch_uid="newsletter.complaint")
         address_suppressed.connect(receivers.on_address_suppressed,

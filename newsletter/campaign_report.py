@@ -20,7 +20,7 @@ from sending.models import Delivery, DeliveryAttempt
 
 BOUNCE_KINDS = ("hard", "soft", "block")
 STATES = ("queued", "claimed", "sent", "deferred", "bounced", "failed", "expired",
-          "suppressed", "review", "cancelled")
+          "suppressed", "skipped", "review", "cancelled")
 
 
 @dataclass

@@ -75,6 +75,7 @@ def recipient_contexts(subscription_ids: list[int]) -> dict[int, dict]:
     one_click_at = _url_with_slot("newsletter:one-click")
     preferences_at = _url_with_slot("newsletter:preferences")
     lists: dict[int, tuple[str, str]] = {}  # mailing list id -> (List-Id, name)
+    mailto_domain = _mailto_domain()
     for start in range(0, len(subscription_ids), 1000):
         chunk = subscription_ids[start:start + 1000]
         # Plain tuples, not model instances: a third of the cost per row.
@@ -97,4 +98,18 @@ def recipient_contexts(subscription_ids: list[int]) -> dict[int, dict]:
                 "list_name": lists[list_pk][1],
                 "status": status,
             }
+            if mailto_domain:
+                contexts[sub_id]["unsubscribe_mailto"] = unsubscribe_mailto(sub_id, mailto_domain)
     return contexts
+
+
+def _mailto_domain() -> str:
+    from sending import conf as sending_conf
+
+    return sending_conf.get().unsubscribe_mailto_domain
+
+
+def unsubscribe_mailto(subscription_id: int, domain: str) -> str:
+    """RFC 2369 ``mailto:`` unsubscribe address; the bounce listener accepts it and the
+    signed per-subscription token, never the From:, decides (deliverability.intake)."""
+    return f"unsubscribe+{tokens.unsubscribe_mailto_token(subscription_id)}@{domain}"

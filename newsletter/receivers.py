@@ -25,3 +25,24 @@ def on_address_suppressed(sender, *, address: str, reason: str = "", **kwargs) -
               else ConsentRecord.Source.SYSTEM)
     subscriptions_unsubscribe_address(address=address, source=source,
                                       detail=f"suppressed: {reason}")
+
+
+def on_unsubscribe_requested(sender, *, subscription_id: int, source: str = "",
+                             **kwargs) -> None:
+    """A signed mailto unsubscribe token (or an ARF opt-out tied to a delivery) ends
+    that one subscription; the sender's From: is never consulted."""
+    from newsletter.services import Client, subscription_unsubscribe
+
+    subscription_unsubscribe(subscription_id=subscription_id,
+                             client=Client(source=ConsentRecord.Source.SYSTEM),
+                             detail=f"unsubscribe by mail (RFC 2369), {source}"[:400])
+
+
+def mailto_subscription(token: str) -> int | None:
+    """The subscription a mailto unsubscribe token names; None when forged."""
+    from newsletter.tokens import TokenInvalid, unsubscribe_mailto_token_read
+
+    try:
+        return unsubscribe_mailto_token_read(token)
+    except TokenInvalid:
+        return None

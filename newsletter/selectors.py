@@ -33,3 +33,22 @@ def public_list_by_slug(slug: str) -> MailingList | None:
 def lists_cache_clear(*args, **kwargs) -> None:
     with _lock:
         _lists.clear()
+
+
+def subscriptions_not_wanted(subscription_ids: list[int]) -> dict[int, str]:
+    """{id: why} for the subscriptions among these that must get no more mail: not
+    confirmed (unsubscribed, pending), or gone (subscriber erased, list deleted).
+
+    The sending engine asks just before it sends (sending.recipients), one query a
+    batch; the join on the list drops a subscription whose list is gone."""
+    from newsletter.models import Subscription
+
+    wanted: dict[int, str] = {}
+    for start in range(0, len(subscription_ids), 1000):
+        chunk = subscription_ids[start:start + 1000]
+        wanted.update(Subscription.objects.filter(id__in=chunk)
+                      .values_list("id", "status").filter(mailing_list__slug__isnull=False))
+    confirmed = Subscription.Status.CONFIRMED
+    return {sid: ("subscription gone (subscriber erased or list deleted)"
+                  if sid not in wanted else f"subscription {wanted[sid]}")
+            for sid in subscription_ids if wanted.get(sid) != confirmed}

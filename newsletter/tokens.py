@@ -13,8 +13,10 @@ derived key existed, signatures made with the secret key or a fallback itself.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import re
 
 from django.conf import settings
 from django.core import signing
@@ -139,3 +141,44 @@ def privacy_token(subscriber_id: int, action: str) -> str:
 def privacy_token_read(token: str, action: str) -> int:
     return _unsign_id(token, PRIVACY_ACTIONS[action], None,
                       max_age_s=conf.PRIVACY_LINK_MAX_AGE_MINUTES * 60)
+
+
+# --- mailto unsubscribe (RFC 2369) -------------------------------------------------
+# The local part of ``unsubscribe+<token>@<domain>``: the subscription id in base 36
+# and 16 base-32 characters (80 bits) of an HMAC, all lower case because some MTAs
+# fold local parts. Own derived key (config.keys, purpose ``unsubscribe-mailto``),
+# so it rotates with the secret key and its fallbacks like every other token.
+_MAILTO = "unsubscribe-mailto"
+_MAILTO_SHAPE = re.compile(r"^([0-9a-z]{1,13})-([a-z2-7]{16})$")
+
+
+def _mailto_mac(subscription_id: int, key: bytes) -> str:
+    mac = hmac.new(key, str(subscription_id).encode(), hashlib.sha256)
+    return base64.b32encode(mac.digest()[:10]).decode().lower()
+
+
+def _base36(number: int) -> str:
+    digits, out = "0123456789abcdefghijklmnopqrstuvwxyz", ""
+    while True:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+        if not number:
+            return out
+
+
+def unsubscribe_mailto_token(subscription_id: int) -> str:
+    """Never expires, like the unsubscribe link: it may be used years later."""
+    if subscription_id < 0:
+        raise ValueError("subscription id must be positive")
+    return f"{_base36(subscription_id)}-{_mailto_mac(subscription_id, keys.current(_MAILTO))}"
+
+
+def unsubscribe_mailto_token_read(token: str) -> int:
+    match = _MAILTO_SHAPE.match(token.strip().lower())
+    if not match:
+        raise TokenInvalid("not a mailto unsubscribe token")
+    subscription_id = int(match.group(1), 36)
+    for key in keys.accepted(_MAILTO):  # current key, then the fallbacks
+        if hmac.compare_digest(_mailto_mac(subscription_id, key), match.group(2)):
+            return subscription_id
+    raise TokenInvalid("bad signature")

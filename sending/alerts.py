@@ -87,3 +87,14 @@ def blocklist_alert(sender, pool: str, results: list, **kwargs) -> None:
     for address in operator_addresses():
         transactional_email_send(to=address, subject=subject, body_text="\n".join(lines) + "\n",
                                  purpose="alert")
+
+
+def raw_quota_alert(sender, total_bytes: int, quota_bytes: int, pruned: int, **kwargs) -> None:
+    """Bounce raw storage reached its quota (deliverability.retention): tell the operators."""
+    subject = "[postwarden] bounce storage reached its quota: oldest raw messages pruned"
+    body = (f"Stored raw bounces took {total_bytes} bytes, over BOUNCE_RAW_QUOTA_BYTES "
+            f"({quota_bytes}). The raw bytes of the {pruned} oldest messages were removed; "
+            "their events and decisions stay. A flood of large bounces may be an attack: "
+            f"see {settings.SITE_URL}/admin/deliverability/inboundmessage/\n")
+    for address in operator_addresses():
+        transactional_email_send(to=address, subject=subject, body_text=body, purpose="alert")

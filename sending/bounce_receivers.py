@@ -23,15 +23,21 @@ _BOUNCING_KINDS = {"hard", "soft", "block"}
 _SENT_STATES = (Delivery.State.SENT, Delivery.State.REVIEW)
 
 
+# The message left us (or may have): only then can a report about it be genuine.
+_LEFT_STATES = {Delivery.State.SENT, Delivery.State.BOUNCED, Delivery.State.REVIEW}
+
+
 def resolve_delivery(delivery_id: int) -> dict | None:
     row = (Delivery.objects.filter(id=delivery_id)
            .values("address", "provider", "mailing_id", "mailing__reference",
-                   "mailing__pool__name").first())
+                   "mailing__pool__name", "subscription_id", "state", "sent_at").first())
     if row is None:
         return None
     return {"address": row["address"], "provider": row["provider"],
             "pool": row["mailing__pool__name"] or RelayPool.Purpose.BULK.value,
-            "mailing_id": row["mailing_id"], "campaign": row["mailing__reference"]}
+            "mailing_id": row["mailing_id"], "campaign": row["mailing__reference"],
+            "subscription_id": row["subscription_id"],
+            "sent": row["state"] in _LEFT_STATES or row["sent_at"] is not None}
 
 
 def last_success(address: str, exclude_delivery_ids: Iterable[int]) -> datetime | None:

@@ -121,7 +121,8 @@ class Composer:
         """Stable per delivery: a retry keeps it; two messages never share one."""
         return f"<pw.{self.mailing_id}.{delivery_id}@{self.from_domain}>"
 
-    def compose(self, context: dict, *, to: str, message_id: str) -> bytes:
+    def compose(self, context: dict, *, to: str, message_id: str,
+                delivery_token: str = "") -> bytes:
         headers = [
             self._fixed,
             f"To: {to}",
@@ -129,6 +130,10 @@ class Composer:
             f"Date: {_date()}",
             f"Message-ID: {message_id}",
         ]
+        if delivery_token:
+            # Signed (deliverability.verp): quoted back in a bounce's returned headers,
+            # it proves the report is about this delivery.
+            headers.append(f"X-PW-Delivery: {delivery_token}")
         list_id = context.get("list_id") or self._list_id
         if list_id:
             headers.append(f"List-Id: <{list_id}>" if "<" not in list_id

@@ -89,7 +89,11 @@ def guardrail_reason(mailing: Mailing) -> str | None:
         return (f"paused by the guardrail: {hard} hard bounces in {answered} deliveries "
                 f"({hard / answered:.1%}, limit {limits['hard_bounce_rate']:.1%}): the list "
                 "holds many dead addresses; clean it before resuming")
-    complaints = BounceEvent.objects.filter(mailing_id=mailing.id, kind="complaint").count()
+    # One per delivery, and only complaints that acted (ARF tied to a delivery of ours).
+    complaints = (BounceEvent.objects.filter(mailing_id=mailing.id, kind="complaint",
+                                             action=BounceEvent.Action.COMPLAINT,
+                                             delivery_id__isnull=False)
+                  .values("delivery_id").distinct().count())
     sent = Delivery.objects.filter(mailing=mailing, state=S.SENT).count() or 1
     if complaints / sent > limits["complaint_rate"]:
         return (f"paused by the guardrail: {complaints} complaints for {sent} messages "

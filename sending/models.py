@@ -142,7 +142,8 @@ class Delivery(models.Model):
     States: ``queued`` -> ``claimed`` (by a worker token) -> ``sent`` /
     ``deferred`` (waits for ``next_attempt_at``) / ``bounced`` / ``failed`` /
     ``expired`` (too old to be worth sending; not a bounce) / ``suppressed``
-    (skipped at send time). ``review`` means *possibly sent*: its worker died
+    (skipped at send time) / ``skipped`` (no longer wanted: unsubscribed, erased,
+    list deleted; checked just before sending). ``review`` means *possibly sent*: its worker died
     while the message was in flight; it is never resent automatically.
     """
 
@@ -155,6 +156,7 @@ class Delivery(models.Model):
         FAILED = "failed", _("Failed")
         EXPIRED = "expired", _("Expired")
         SUPPRESSED = "suppressed", _("Suppressed")
+        SKIPPED = "skipped", _("Skipped: unsubscribed, erased or list deleted")
         REVIEW = "review", _("Possibly sent: needs review")
         CANCELLED = "cancelled", _("Cancelled before sending")
 

@@ -36,3 +36,24 @@ def recipient_contexts(subscription_ids: Iterable[int]) -> dict[int, dict]:
     if _provider is None:
         raise RuntimeError("no recipient context provider registered (is newsletter installed?)")
     return _provider(list(subscription_ids))
+
+
+# --- the stop check ----------------------------------------------------------------
+# newsletter registers: subscription ids -> {id: why it must not be sent} (unsubscribed,
+# erased, list deleted). Asked just before sending; ids it does not name may be sent.
+StopCheck = Callable[[list[int]], dict[int, str]]
+
+_stop_check: StopCheck | None = None
+
+
+def register_stop_check(check: StopCheck) -> None:
+    global _stop_check
+    _stop_check = check
+
+
+def subscriptions_stopped(subscription_ids: Iterable[int]) -> dict[int, str]:
+    """{subscription id: reason} for those that must get no more mail (one query)."""
+    ids = [i for i in subscription_ids if i is not None]
+    if not ids or _stop_check is None:
+        return {}
+    return _stop_check(ids)

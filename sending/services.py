@@ -48,7 +48,7 @@ from sending import conf as sending_conf
 from sending import dkim
 from sending.compose import Composer
 from sending.models import Delivery, DeliveryAttempt, Mailing, RelayPool
-from sending.recipients import recipient_contexts
+from sending.recipients import recipient_contexts, subscriptions_stopped
 from sending.relays import RelayConfig, relays_for_pool
 from sending.render import compile_template
 from sending.slots import Slot, give_back_quietly, relay_key, relay_slots
@@ -66,6 +66,7 @@ REQUEUE_SOON_S = 30.0
 PREPARED_TTL_S = 60.0
 LEASE_ENDING = "claim lease ending"
 ALL_BUSY = "every relay of the pool at its connection limit"
+STOP_RECHECK_S = 1.0  # a batch still sending after this asks the stop check again
 
 
 # --------------------------------------------------------------------------- mailings
@@ -511,6 +512,35 @@ def _prepare(mailing_id: int) -> _Prepared:
     return prepared
 
 
+def deliveries_stopped(rows: Iterable[tuple]) -> dict[int, tuple[str, str]]:
+    """The stop that always stops: {delivery id: (final state, reason)} for the engine's
+    rows ``(id, mailing, subscription id, address, ...)`` that must not be sent now.
+
+    Asked just before sending, two queries a batch: the address is suppressed
+    (``suppressed``), or the person no longer wants the list's mail: subscription not
+    confirmed, subscriber erased, list deleted (``skipped``; newsletter answers,
+    sending.recipients). An unsubscribe after fan-out, during a pause or a
+    deferral, stops mail already queued.
+    """
+    rows = list(rows)
+    suppressed = suppressed_among(r[3] for r in rows)
+    unwanted = subscriptions_stopped({r[2] for r in rows if r[2] is not None})
+    stops = {}
+    for row in rows:
+        if row[3] in suppressed:
+            stops[row[0]] = (S.SUPPRESSED, "address suppressed")
+        elif row[2] in unwanted:
+            stops[row[0]] = (S.SKIPPED, f"skipped: {unwanted[row[2]]}")
+    return stops
+
+
+def address_stop_reason(*, address: str, subscription_id: int | None = None) -> str | None:
+    """Why one message to this address must not go out now, or None: the same check
+    as the bulk engine's, for transactional mail that must respect it."""
+    stop = deliveries_stopped([(0, None, subscription_id, _normalise(address) or address)])
+    return stop[0][1] if stop else None
+
+
 def breaker_pool(pool: str, relay: RelayConfig) -> str:
     """The breaker keys by pool, and by egress IP where a relay has its own address:
     providers judge IPs, so one listed IP must not pause its healthy neighbours."""
@@ -654,14 +684,18 @@ class _Run:
                 leftover += [r[0] for r in group]
                 continue
             prepared = _prepare(mailing_id)
-            suppressed = suppressed_among(r[3] for r in group)
+            stops = deliveries_stopped(group)
+            checked = time.monotonic()
             try:
                 contexts = recipient_contexts([r[2] for r in group if r[2] is not None])
             except RuntimeError:
                 contexts = {}
             for index, row in enumerate(group):
+                if time.monotonic() - checked > STOP_RECHECK_S:
+                    # A slow batch (throttled, one connection) asks again for what is left.
+                    stops, checked = deliveries_stopped(group[index:]), time.monotonic()
                 try:
-                    self.send_one(prepared, row, suppressed, contexts)
+                    self.send_one(prepared, row, stops, contexts)
                 except _StopBatch as stop:
                     stop_reason = str(stop)
                     leftover += [r[0] for r in group[index:]]
@@ -673,12 +707,12 @@ class _Run:
                          requeue=stop_reason == LEASE_ENDING)
         self.flush()
 
-    def send_one(self, prepared: _Prepared, row: tuple, suppressed: set,
+    def send_one(self, prepared: _Prepared, row: tuple, stops: dict[int, tuple[str, str]],
                  contexts: dict) -> None:
         delivery_id, _, subscription_id, address, provider, _attempts = row
-        if address in suppressed:
-            self.outcome(delivery_id, S.SUPPRESSED, text="address suppressed", counted=False,
-                         journal=False)
+        stop = stops.get(delivery_id)
+        if stop is not None:
+            self.outcome(delivery_id, stop[0], text=stop[1], counted=False, journal=False)
             return
         now = time.time()
         if now >= prepared.expires_at:
@@ -726,14 +760,12 @@ class _Run:
         message_id = composer.message_id(delivery_id)
         context = contexts.get(subscription_id) or {"email": address,
                                                    "subscriber": {"email": address}}
-        if self.conf.unsubscribe_mailto_domain:
-            context = {**context, "unsubscribe_mailto": verp.encode(
-                delivery_id, self.conf.unsubscribe_mailto_domain, prefix="unsubscribe",
-                secret=prepared.verp_secret)}
-        data = dkim.sign(composer.compose(context, to=address, message_id=message_id),
-                         prepared.keys)
-        return_path = verp.encode(delivery_id, self.conf.bounce_domain,
-                                  secret=prepared.verp_secret)
+        # One signed token per delivery: the VERP return path and the X-PW-Delivery
+        # header, which ties a report without our envelope to us (deliverability.evidence).
+        token = verp.token(delivery_id, secret=prepared.verp_secret)
+        data = dkim.sign(composer.compose(context, to=address, message_id=message_id,
+                                          delivery_token=token), prepared.keys)
+        return_path = f"bounces+{token}@{self.conf.bounce_domain}"
         single = None
         if decision.max_connections == 1:
             # Throttled to one connection (or probing): one message in flight to this

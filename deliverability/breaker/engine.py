@@ -40,6 +40,11 @@ STATE_KEY = "deliverability:breaker:{pool}:{provider}"
 HITS_KEY = "deliverability:breaker-hits:{pool}:{provider}:{rule}"
 BLOCKS_KEY = "deliverability:breaker-blocks:{pool}"
 LOCK_KEY = "deliverability:breaker-lock:{pool}:{provider}"
+# One signal per delivery: set when a delivery first counts against a key.
+SEEN_KEY = "deliverability:breaker-seen:{delivery_id}"
+SEEN_SECONDS = 7 * 86400
+# Deliveries whose blocks a pool saw within the pool-wide window.
+BLOCK_DELIVERIES_KEY = "deliverability:breaker-block-deliveries:{pool}"
 # Every state change is published here; each process's gate drops its cache.
 CHANGES_CHANNEL = "deliverability:breaker-changes"
 
@@ -146,21 +151,28 @@ class Breaker:
 
     # --- answers ---------------------------------------------------------------
     def record(self, *, provider: str, pool: str, code: int, text: str, reason: str = "",
-               internal: bool = False) -> str | None:
+               internal: bool = False, delivery_id: int | None = None,
+               late: bool = False) -> str | None:
         """Count one SMTP answer; returns the new state when the key changed state.
 
-        ``internal`` answers (caused by our own holds) never count.
+        ``internal`` answers (caused by our own holds) never count. With a
+        ``delivery_id`` each delivery counts once (its first signal), and trigger
+        windows count distinct deliveries. ``late`` signals (DSNs, reports: anyone
+        holding one VERP address can send them) never judge a probe and need
+        ``late_min_deliveries`` distinct deliveries to trip a key.
         """
         if internal:
             return None
         match = classify(provider, code, text, reason=reason, ruleset=self.rules)
         if match.klass == "accepted":
-            return self.record_accepted(provider=provider, pool=pool)
+            return None if late else self.record_accepted(provider=provider, pool=pool)
         now = self.clock()
         with self._lock(provider, pool):
             fields = self._advance(provider, pool, self._load(provider, pool), now)
             state = fields.get("state", OK)
             if state == PROBING:
+                if late:
+                    return None  # probes are judged by their own SMTP answers
                 fields["probe_answered"] = int(_f(fields, "probe_answered")) + 1
                 if match.klass in self.rules.fail_on:
                     return self._trip(provider, pool, fields, match, now)
@@ -173,19 +185,45 @@ class Breaker:
             trigger = (self.rules.trigger_for(match.rule) if match.rule else klass.trigger)
             if trigger is None:
                 return None
+            if delivery_id is not None and not self._first_signal(delivery_id):
+                return None
             rule_key = match.rule.id if match.rule else f"class:{match.klass}"
             hits = HITS_KEY.format(pool=pool, provider=provider, rule=rule_key)
             window = trigger.window * self.scale
+            member = (f"d:{delivery_id}" if delivery_id is not None
+                      else f"{now}:{uuid.uuid4().hex[:8]}")
             pipe = self.redis.pipeline()
-            pipe.zadd(hits, {f"{now}:{uuid.uuid4().hex[:8]}": now})
+            pipe.zadd(hits, {member: now})
             pipe.zremrangebyscore(hits, "-inf", now - window)
             pipe.zcard(hits)
             pipe.expire(hits, max(1, math.ceil(window)))
+            if match.klass == "block":
+                self._note_block_delivery(pipe, pool, member, now)
             count = pipe.execute()[2]
-            if count < trigger.count:
+            needed = max(trigger.count, self._late_min_deliveries() if late else 1)
+            if count < needed:
                 return None
             self.redis.delete(hits)
             return self._trip(provider, pool, fields, match, now)
+
+    # --- counting once -----------------------------------------------------------
+    def _first_signal(self, delivery_id: int) -> bool:
+        """True the first time a delivery signals (kept a week: longer than any mailing)."""
+        key = SEEN_KEY.format(delivery_id=delivery_id)
+        return bool(self.redis.set(key, "1", nx=True, ex=SEEN_SECONDS))
+
+    def _counting(self) -> dict:
+        return self.rules.raw.get("counting", {})
+
+    def _late_min_deliveries(self) -> int:
+        return int(self._counting().get("late_min_deliveries", 1))
+
+    def _note_block_delivery(self, pipe, pool: str, member: str, now: float) -> None:
+        key = BLOCK_DELIVERIES_KEY.format(pool=pool)
+        window = self.rules.pool_wide_window * self.scale
+        pipe.zadd(key, {member: now})
+        pipe.zremrangebyscore(key, "-inf", now - window)
+        pipe.expire(key, max(1, math.ceil(window)))
 
     def probing_among(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
         """The (provider, pool) keys among ``keys`` that are probing, in one round trip."""
@@ -279,8 +317,13 @@ class Breaker:
         pipe.zremrangebyscore(key, "-inf", now - window)
         pipe.zrange(key, 0, -1)
         pipe.expire(key, max(1, math.ceil(window)))
-        blocked = [p.decode() if isinstance(p, bytes) else p for p in pipe.execute()[2]]
+        pipe.zcard(BLOCK_DELIVERIES_KEY.format(pool=pool))
+        answers = pipe.execute()
+        blocked = [p.decode() if isinstance(p, bytes) else p for p in answers[2]]
         if len(blocked) < self.rules.pool_wide_providers:
+            return
+        # Several providers, and blocks of enough distinct deliveries (rules data).
+        if answers[4] < int(self._counting().get("pool_wide_min_deliveries", 1)):
             return
         with self._lock(POOL_WIDE, pool):
             fields = self._load(POOL_WIDE, pool)

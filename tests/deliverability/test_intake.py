@@ -70,27 +70,49 @@ def test_same_message_twice_changes_nothing(run_on_commit):
                       len(run_on_commit))
 
 
-def test_complaint_unsubscribes_and_suppresses_at_once(run_on_commit):
-    # The ARF report names no VERP recipient: the delivery is found through the
-    # Original-Mail-From of the reported message.
-    mailing_list = MailingList.objects.create(name="News", slug="news")
-    subscriber = Subscriber.objects.create(email="subscriber@example.net")
-    subscription = Subscription.objects.create(subscriber=subscriber, mailing_list=mailing_list,
-                                               status=Subscription.Status.CONFIRMED)
-    delivery = make_delivery("subscriber@example.net")
-    raw = bounce_for("arf_optout_rcpt", delivery)
-    assert return_path(delivery).encode() in raw
+def _subscribed(address: str, slug: str = "news") -> Subscription:
+    mailing_list = MailingList.objects.create(name=slug.title(), slug=slug)
+    subscriber, _ = Subscriber.objects.get_or_create(email=address)
+    return Subscription.objects.create(subscriber=subscriber, mailing_list=mailing_list,
+                                       status=Subscription.Status.CONFIRMED)
 
-    message = ingest(raw, source="smtp")
+
+def test_arf_abuse_complaint_unsubscribes_and_suppresses_at_once(run_on_commit):
+    subscription = _subscribed("reader@example.net")
+    delivery = make_delivery("reader@example.net")
+    raw = bounce_for("arf_abuse_rfc5965", delivery)
+
+    message = ingest(raw, source="imap")  # no envelope: tied by the returned headers
 
     event = message.events.get()
     assert event.kind == "complaint" and event.delivery_id == delivery.id
     assert event.action == BounceEvent.Action.COMPLAINT
-    assert Suppression.objects.get(address="subscriber@example.net").reason == "complaint"
+    assert Suppression.objects.get(address="reader@example.net").reason == "complaint"
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.UNSUBSCRIBED
     delivery.refresh_from_db()
     assert delivery.state == Delivery.State.SENT  # a complaint means it arrived
+
+
+def test_arf_opt_out_ends_that_subscription_only_and_is_no_complaint(run_on_commit):
+    # RFC 5965 / RFC 6650 Feedback-Type opt-out: the recipient asks to leave this list.
+    subscription = _subscribed("subscriber@example.net")
+    other = _subscribed("subscriber@example.net", slug="other")
+    delivery = make_delivery("subscriber@example.net")
+    delivery.subscription_id = subscription.id
+    delivery.save()
+
+    message = ingest(bounce_for("arf_optout_rcpt", delivery), source="smtp",
+                     envelope_recipients=[return_path(delivery)])
+
+    event = message.events.get()
+    assert (event.kind, event.action) == ("complaint", BounceEvent.Action.UNSUBSCRIBED)
+    subscription.refresh_from_db()
+    other.refresh_from_db()
+    assert subscription.status == Subscription.Status.UNSUBSCRIBED
+    assert other.status == Subscription.Status.CONFIRMED
+    assert not Suppression.objects.exists()
+    assert not [s for s, _ in run_on_commit if s is complaint_received]
 
 
 def test_complaint_without_recipient_uses_the_delivery_address(run_on_commit):

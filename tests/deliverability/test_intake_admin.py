@@ -77,3 +77,21 @@ def test_bulk_removal_from_suppression_asks_for_a_reason_and_logs_it(admin_clien
     logs = LogEntry.objects.filter(action_flag=DELETION, user=admin_user)
     assert {log.object_repr for log in logs} == {str(s) for s in gone}
     assert all("mailbox fixed" in log.change_message for log in logs)
+
+
+def test_reports_tied_to_nothing_are_listed_for_review_with_the_reason(admin_client):
+    from deliverability.models import InboundMessage
+    from tests.deliverability.hostile_support import dsn
+
+    delivery = make_delivery("nobody@example.org")
+    untied = ingest(dsn(["nobody@example.org"]), source="imap")
+    tied = ingest(bounce_for("rfc3464_user_unknown", delivery), source="imap")
+    url = reverse("admin:deliverability_inboundmessage_changelist")
+
+    listed = admin_client.get(url, {"review": "yes"})
+
+    assert [m.pk for m in listed.context["cl"].result_list] == [untied.pk]
+    assert "no VERP token in the envelope" in listed.content.decode()
+    assert tied.review_reason == "" and Suppression.objects.count() == 1
+    admin_client.post(url, {"action": "mark_reviewed", "_selected_action": [untied.pk]})
+    assert not InboundMessage.objects.exclude(review_reason="").exists()

@@ -102,9 +102,16 @@ def test_guardrail_pauses_on_complaints_and_leaves_a_clean_mailing(bulk_pool, mo
                                    text_template="t", state=Mailing.State.SENDING)
     _answered(noisy, 200)
     message = InboundMessage.objects.create(key="c" * 64, raw_compressed=b"", source="smtp")
+    deliveries = list(noisy.deliveries.order_by("id")[:2])
     for position in range(2):  # 2 of 200 = 1 %: above 0.3 %
         BounceEvent.objects.create(message=message, position=position, kind="complaint",
-                                   mailing_id=noisy.id, address=f"g{position}@example.net")
+                                   mailing_id=noisy.id, address=f"g{position}@example.net",
+                                   delivery_id=deliveries[position].id, action="complaint")
+    for position in range(2, 12):  # the same delivery again, and reports that did not act
+        BounceEvent.objects.create(message=message, position=position, kind="complaint",
+                                   mailing_id=noisy.id, address="g@example.net",
+                                   delivery_id=deliveries[0].id if position < 7 else None,
+                                   action="complaint" if position < 7 else "none")
     assert mailings_guard() == 1
     clean.refresh_from_db()
     noisy.refresh_from_db()

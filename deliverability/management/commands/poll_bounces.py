@@ -13,4 +13,5 @@ class Command(BaseCommand):
         if result is None:
             raise CommandError("no bounce mailbox configured (set BOUNCE_IMAP_HOST)")
         self.stdout.write(f"stored {result.stored}, done {result.done}, "
-                          f"review {result.review}, failed {result.failed}")
+                          f"review {result.review}, failed {result.failed}, "
+                          f"refused (too large) {result.refused}")
