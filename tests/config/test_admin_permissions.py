@@ -104,7 +104,7 @@ OPERATOR_ACTIONS = {
     "newsletter.subscriber": {"erase", "delete_selected"},
     "newsletter.subscription": {"unsubscribe"},
     "deliverability.suppression": {"remove_suppressions", "delete_selected"},
-    "deliverability.inboundmessage": {"reclassify_messages"},
+    "deliverability.inboundmessage": {"reclassify_messages", "mark_reviewed"},
     "deliverability.bounceevent": {"reclassify_events"},
     "deliverability.breakerruleoverride": {"delete_selected"},
 }
