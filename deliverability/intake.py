@@ -66,8 +66,10 @@ _ACTING_KINDS = ("hard", "soft", "complaint", "block")
 _COUNTED_KINDS = ("soft", "complaint", "block")
 # RFC 5965 section 2: an ARF report is multipart/report; report-type=feedback-report.
 _ARF = re.compile(r"multipart/report\b.*\breport-type\s*=\s*\"?feedback-report", re.I | re.S)
-# RFC 5965 feedback types that are not a complaint about the mail.
-_NOT_COMPLAINTS = {"not-spam"}
+# Feedback types that are not a recipient's complaint about the mail: RFC 5965's
+# not-spam, and RFC 6591's auth-failure (a report to the domain owner that a message
+# failed SPF/DKIM/DMARC, about the message, not from a recipient who complained).
+_NOT_COMPLAINTS = {"not-spam", "auth-failure"}
 _OPT_OUT = {"opt-out", "unsubscribe"}
 
 # Hooks registered by the sending app (see register_delivery_source).

@@ -115,6 +115,26 @@ def test_arf_opt_out_ends_that_subscription_only_and_is_no_complaint(run_on_comm
     assert not [s for s, _ in run_on_commit if s is complaint_received]
 
 
+@pytest.mark.parametrize("feedback_type", ["auth-failure", "not-spam"])
+def test_arf_reports_that_are_no_complaint_suppress_nobody(run_on_commit, feedback_type):
+    # RFC 6591 auth-failure tells the domain owner a message failed SPF/DKIM/DMARC;
+    # RFC 5965 not-spam says the opposite of a complaint. Neither is a recipient's
+    # complaint, however well it is tied to our delivery.
+    subscription = _subscribed("reader@example.net")
+    delivery = make_delivery("reader@example.net")
+    raw = bounce_for("arf_abuse_rfc5965", delivery).replace(
+        b"Feedback-Type: abuse", f"Feedback-Type: {feedback_type}".encode())
+
+    message = ingest(raw, source="smtp", envelope_recipients=[return_path(delivery)])
+
+    event = message.events.get()
+    assert event.action == BounceEvent.Action.NONE
+    assert not Suppression.objects.exists()
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.CONFIRMED
+    assert not [s for s, _ in run_on_commit if s is complaint_received]
+
+
 def test_complaint_without_recipient_uses_the_delivery_address(run_on_commit):
     delivery = make_delivery("reader@example.net")
     raw = bounce_for("arf_abuse_rfc5965", delivery)
