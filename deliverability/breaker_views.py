@@ -47,6 +47,10 @@ def breaker_rows(breaker: Breaker) -> list[dict]:
             "seconds_left": max(0, int(until - now)) if until else None,
             "postmaster_url": info.postmaster_url if info else "",
             "delisting_url": info.delisting_url if info else "",
+            # A block that needs the operator first (deliverability.breaker.manual).
+            "needs": status.get("needs", ""),
+            "action": status.get("action", ""),
+            "action_url": status.get("action_url", ""),
         })
     order = {"manual": 0, "paused": 1, "probing": 2, "throttled": 3, "ok": 4}
     rows.sort(key=lambda r: (order.get(r["state"], 5), r["provider"], r["pool"]))

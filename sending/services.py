@@ -634,7 +634,18 @@ class _Run:
         self.outcome(delivery_id, state, text=reason, next_at=next_at, counted=False,
                      journal=False, requeue=requeue)
 
+    def report_accepted(self) -> None:
+        """Hand the accepted counts to the breaker (probes, failure-rate window)."""
+        if not self.accepted:
+            return
+        counts, self.accepted = dict(self.accepted), defaultdict(int)
+        try:
+            record_smtp_accepted(counts)
+        except RedisError:
+            logger.warning("send.accepted_not_counted")
+
     def flush(self) -> None:
+        self.report_accepted()
         if not self.pending:
             return
         pending, self.pending = self.pending, []
@@ -780,6 +791,7 @@ class _Run:
             self.outcome(delivery_id, S.SENT, code=code, text=text, relay=relay,
                          message_id=message_id, kind="delivered")
             return
+        self.report_accepted()  # the failure rate weighs this refusal against them
         result = record_smtp_answers([SmtpAnswer(delivery_id, address, provider, breaker_key,
                                                  relay, code, text)])[0]
         kind = result.get("kind", "unknown")
