@@ -60,8 +60,9 @@ def register_delivery_source(*, resolve: Callable[[int], dict | None],
     """How intake learns about deliveries without importing the app that owns them.
 
     ``resolve(delivery_id)`` returns ``{"address", "provider", "pool", "mailing_id",
-    "campaign"}`` or None; ``last_success(address, exclude_delivery_ids)`` returns
-    when mail to the address was last accepted and has not bounced, or None.
+    "campaign"}`` (and optionally ``breaker_key``: pool and egress IP) or None;
+    ``last_success(address, exclude_delivery_ids)`` returns when mail to the address
+    was last accepted and has not bounced, or None.
     """
     global _resolve_delivery, _last_success
     _resolve_delivery, _last_success = resolve, last_success
@@ -247,7 +248,8 @@ def _act(event: BounceEvent, message: InboundMessage, info: dict | None) -> None
     elif kind == "block":
         # A fact about us, not the address: only the provider breaker hears of it.
         if event.provider:
-            pool = (info or {}).get("pool") or "bulk"
+            # Keyed like SMTP-time blocks: the pool and the egress IP the message left from.
+            pool = (info or {}).get("breaker_key") or (info or {}).get("pool") or "bulk"
             transaction.on_commit(_breaker_call(event, pool), robust=True)
             action, note = BounceEvent.Action.BREAKER, f"{event.provider}/{pool}"
         else:
@@ -298,7 +300,9 @@ def _breaker_call(event: BounceEvent, pool: str) -> Callable[[], None]:
         if not breaker:
             return
         try:
-            breaker.record(provider=provider, pool=pool, code=code, text=text, reason=reason)
+            # count_rate=False: the message was counted as accepted when it went out.
+            breaker.record(provider=provider, pool=pool, code=code, text=text, reason=reason,
+                           count_rate=False)
         except Exception:  # Redis down: the event is stored, the count is lost (logged)
             logger.exception("breaker record failed for %s/%s", provider, pool)
     return call
