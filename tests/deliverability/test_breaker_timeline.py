@@ -275,7 +275,7 @@ def test_the_same_block_text_without_the_tag_would_only_pause(redis_client, cloc
 
 # --- the catch-all failure rate --------------------------------------------------------
 
-NEW_BLOCK_TEXT = (550, "5.7.0 Message refused by the Frobnicator gateway, ref 7731")
+NEW_BLOCK_TEXT = (554, "5.0.0 Frobnicator error 7731")  # an unknown 5xx: no rule, no class
 
 
 def send_mix(breaker, provider, *, total, refused_every, reply=NEW_BLOCK_TEXT):
