@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from deliverability.breaker.engine import MANUAL, Breaker
 from deliverability.breaker.rules import load
 from deliverability.models import BreakerTransition
+from deliverability.page_sections import breaker_page_sections
 
 ACTIONS = ("pause", "extend", "resume", "acknowledge")
 
@@ -65,6 +66,7 @@ def breaker_list(request):
         "transitions": BreakerTransition.objects.all()[:50],
         "can_manage": can_manage(request.user),
         "manual": MANUAL,
+        "sections": breaker_page_sections(),  # e.g. sending's warm-up plans
     }
     return render(request, "deliverability/breakers.html", context)
 

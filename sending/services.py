@@ -45,7 +45,7 @@ from deliverability.answers import (
 from deliverability.providers import providers_for_domains
 from deliverability.suppression import normalise, suppressed_among
 from sending import conf as sending_conf
-from sending import dkim
+from sending import dkim, warmup
 from sending.compose import Composer
 from sending.models import Delivery, DeliveryAttempt, Mailing, RelayPool
 from sending.recipients import recipient_contexts
@@ -286,7 +286,7 @@ def deliveries_sweep() -> dict:
     from sending.lifecycle import mailings_guard
 
     result = {"expired": deliveries_expire(), "reaped": deliveries_reap(),
-              "guarded": mailings_guard()}
+              "guarded": mailings_guard(), "warmup": warmup.warmup_plans_evaluate()}
     result["batches"] = deliveries_dispatch()
     result["finished"] = mailings_finish()
     return result
@@ -608,6 +608,7 @@ class _Run:
         self.stats: dict[str, int] = defaultdict(int)
         self.accepted: dict[tuple[str, str], int] = defaultdict(int)
         self.busy_until = 0.0
+        self.warm_holds: dict[tuple, warmup.Hold] = {}
 
     # -- records
     def outcome(self, delivery_id: int, state: str, *, code: int | None = None, text: str = "",
@@ -720,6 +721,9 @@ class _Run:
         if self.throttled.get(provider, 0) > now:
             self.release(delivery_id, S.QUEUED, self.throttled[provider], "throttled")
             return
+        plans = warmup.plans_for(relay.source_address, prepared.composer.from_domain)
+        if plans and not self.warmup_take(prepared, plans, provider, delivery_id):
+            return
         buckets = [
             Bucket.per_second(f"pool:{prepared.pool}", self.conf.pool_rate_per_s),
             Bucket.per_second(f"relay:{relay_key(prepared.pool, relay)}", relay.max_rate_per_s),
@@ -732,6 +736,7 @@ class _Run:
             raise _StopBatch(f"redis unavailable: {error}") from error
         self.previous = None
         if wait > 0:
+            self.warmup_give_back(plans, provider)
             self.throttled[provider] = now + wait
             self.release(delivery_id, S.QUEUED, now + wait, "throttled")
             return
@@ -754,17 +759,20 @@ class _Run:
             single = get_redis().lock(f"sending:single:{breaker_key}:{provider}",
                                       timeout=self.conf.smtp_timeout_s + 5, blocking=False)
             if not single.acquire():
+                self.warmup_give_back(plans, provider)
                 self.release(delivery_id, S.QUEUED, now + 1, "one connection at a time")
                 return
         try:
             code, text, relay_label = self.transmit(prepared, relay, return_path, address, data)
         except _AllRelaysDown:
+            self.warmup_give_back(plans, provider)
             self.outcome(delivery_id, S.DEFERRED, text="all relays of the pool are down",
                          next_at=now + self.conf.relay_down_s, counted=False)
             return
         except _AllRelaysBusy:
             # Other sessions hold every connection the relays allow: back in a second,
             # not counted as an attempt; the rest of this batch follows it.
+            self.warmup_give_back(plans, provider)
             self.busy_until = now + 1
             self.outcome(delivery_id, S.QUEUED, text=ALL_BUSY, next_at=self.busy_until,
                          counted=False, requeue=True)
@@ -783,6 +791,31 @@ class _Run:
                     message_id, _attempts, breaker_key)
         if 200 <= code < 300:
             self.accepted[(provider, breaker_key)] += 1
+
+    def warmup_take(self, prepared: _Prepared, plans: list, provider: str,
+                    delivery_id: int) -> bool:
+        """Count the message against its warm-up caps; False (and deferred to the next
+        day, or expired past the mailing's max age) when one is full."""
+        key = (tuple(p.id for p in plans), provider)
+        hold = self.warm_holds.get(key)
+        if hold is None or hold.until <= time.time():
+            try:
+                hold = warmup.caps().take(plans, provider)
+            except RedisError as error:
+                raise _StopBatch(f"redis unavailable: {error}") from error
+        if hold is None:
+            return True
+        self.warm_holds[key] = hold
+        state = S.DEFERRED if hold.until < prepared.expires_at else S.EXPIRED
+        self.release(delivery_id, state, hold.until, hold.reason, requeue=False)
+        return False
+
+    def warmup_give_back(self, plans: list, provider: str) -> None:
+        if plans:
+            try:
+                warmup.caps().give_back(plans, provider)
+            except RedisError:
+                logger.warning("warmup.give_back_failed", extra={"provider": provider})
 
     def answer(self, prepared, delivery_id, address, provider, code, text, relay, message_id,
                attempts, breaker_key: str | None = None) -> None:
@@ -962,3 +995,4 @@ def reset_process_state() -> None:
     _prepared.clear()
     _relay_down.clear()
     gate.forget()
+    warmup.forget()
