@@ -15,6 +15,10 @@ class NewsletterConfig(AppConfig):
         from sending.recipients import register_recipient_context_provider
 
         register_recipient_context_provider(links.recipient_contexts)
+        from newsletter.engagement import subscriptions_recency
+        from sending.canary import register_recency_provider
+
+        register_recency_provider(subscriptions_recency)  # the canary's first slice
         complaint_received.connect(receivers.on_complaint_received,
                                    dispatch_uid="newsletter.complaint")
         address_suppressed.connect(receivers.on_address_suppressed,

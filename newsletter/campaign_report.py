@@ -46,6 +46,7 @@ class CampaignReport:
     providers: list[ProviderRow]
     pause_reason: str = ""
     warmup: list[dict] = field(default_factory=list)  # sending.warmup.plan_rows_for_mailing
+    canary: dict | None = None  # sending.canary.canary_status
 
     @property
     def warmup_section(self) -> dict:
@@ -132,10 +133,16 @@ def campaign_report(campaign: Campaign) -> CampaignReport:
     return CampaignReport(audience=mailing.recipients, started=True, states=states,
                           bounces=bounces, complaints=complaints, unsubscribes=unsubscribes,
                           providers=providers, pause_reason=mailing.pause_reason,
-                          warmup=_warmup_rows(mailing))
+                          warmup=_warmup_rows(mailing), canary=_canary(mailing))
 
 
 def _warmup_rows(mailing) -> list[dict]:
     from sending.warmup import plan_rows_for_mailing
 
     return plan_rows_for_mailing(mailing)
+
+
+def _canary(mailing) -> dict | None:
+    from sending.canary import canary_status
+
+    return canary_status(mailing)

@@ -46,6 +46,7 @@ from deliverability.providers import providers_for_domains
 from deliverability.suppression import normalise, suppressed_among
 from sending import conf as sending_conf
 from sending import dkim, warmup
+from sending.canary import canaries_advance, canary_begin
 from sending.compose import Composer
 from sending.models import Delivery, DeliveryAttempt, Mailing, RelayPool
 from sending.recipients import recipient_contexts
@@ -90,7 +91,7 @@ def mailing_create(*, from_email: str, subject: str, text: str, html: str = "",
 def mailing_start(*, mailing: Mailing,
                   recipients: Iterable[tuple[int | None, str]] | None = None,
                   source_sql: str | None = None, source_params: Iterable = (),
-                  dispatch: bool = True) -> int:
+                  dispatch: bool = True, canary: bool | None = None) -> int:
     """Build the ledger and start sending.
 
     Recipients come either as ``(subscription_id, address)`` pairs or as a SQL
@@ -98,7 +99,8 @@ def mailing_start(*, mailing: Mailing,
     then never leave the server). The caller passes confirmed subscriptions
     only; suppressed addresses are skipped here. Safe to call again: the
     unique (mailing, address) constraint keeps existing rows. Returns the
-    number of deliveries of the mailing.
+    number of deliveries of the mailing. ``canary``: send to a first slice and widen
+    while it stays clean (``sending.canary``); None: when above CANARY_MIN_RECIPIENTS.
     """
     if (recipients is None) == (source_sql is None):
         raise ValueError("pass either recipients or source_sql")
@@ -114,6 +116,7 @@ def mailing_start(*, mailing: Mailing,
         ledger_build(mailing, recipients if recipients is not None
                      else iter_sql(source_sql, source_params))
     count = Delivery.objects.filter(mailing=mailing).count()
+    canary_begin(mailing, enabled=canary)
     Mailing.objects.filter(id=mailing.id).update(
         state=Mailing.State.SENDING, recipients=count,
         started_at=mailing.started_at or timezone.now())
@@ -286,7 +289,8 @@ def deliveries_sweep() -> dict:
     from sending.lifecycle import mailings_guard
 
     result = {"expired": deliveries_expire(), "reaped": deliveries_reap(),
-              "guarded": mailings_guard(), "warmup": warmup.warmup_plans_evaluate()}
+              "guarded": mailings_guard(), "warmup": warmup.warmup_plans_evaluate(),
+              "canary": canaries_advance()}
     result["batches"] = deliveries_dispatch()
     result["finished"] = mailings_finish()
     return result

@@ -40,3 +40,24 @@ def test_the_report_lists_the_campaigns_warmup_plans(mailing_list, sending_env, 
     page = admin_client.get(f"/admin/newsletter/campaign/{campaign.pk}/report/")
     text = page.content.decode()
     assert "Warm-up plans this campaign sends under" in text and "domain news.example.org" in text
+
+
+def test_the_report_shows_the_canary_slice_and_its_results(mailing_list, sending_env,  # noqa: F811
+                                                           admin_client):
+    sending_env(CANARY_MIN_RECIPIENTS="2", CANARY_MIN_SLICE="1")
+    layout = layout_default()
+    layout.postal_address = "ACME Shop, Hauptstrasse 1, 10115 Berlin"
+    layout.save()
+    for i in range(3):
+        Subscription.objects.create(
+            subscriber=Subscriber.objects.create(email=f"r{i}@gmail.com"),
+            mailing_list=mailing_list, status="confirmed", confirmed_at=timezone.now())
+    campaign = Campaign.objects.create(name="Spring", subject="Hello", layout=layout, body="Hi")
+    campaign.lists.add(mailing_list)
+    campaign_schedule(campaign, timezone.now())
+    campaign = campaign_start(campaign.id)
+
+    report = campaign_report(campaign)
+    assert report.canary["released"] == 1 and report.canary["held"] == 2
+    text = admin_client.get(f"/admin/newsletter/campaign/{campaign.pk}/report/").content.decode()
+    assert 'id="report-canary"' in text and "1 released, 2 waiting for their slice" in text
