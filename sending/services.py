@@ -838,7 +838,7 @@ class _Run:
             if kind == "block":
                 # A block is about the sender: retry when the breaker lets this provider
                 # be tried again (its probes decide), not on the recipient's schedule.
-                reopens = gate.paused_until(provider, breaker_key)
+                reopens = gate.retry_after_block(provider, breaker_key)
                 if reopens is not None:
                     next_at = max(reopens, time.time() + 1)
             state = S.DEFERRED if next_at < prepared.expires_at else S.EXPIRED

@@ -51,3 +51,25 @@ def test_a_provider_refusing_a_few_recipients_is_not_paused(
     status = Breaker(redis=redis_client).status("frobnicator.example", bulk_pool.name)
     assert status["state"] == "ok"
     assert mailing.deliveries.filter(state=S.SENT).count() == 100
+
+
+def test_a_block_that_needs_the_delisting_form_is_retried_with_the_held_ones(
+        sending_env, relay_factory, bulk_pool, redis_client, monkeypatch):
+    """Manual keys have no cool-down: the blocked message is re-asked about like the
+    deliveries the gate holds (each minute), so it goes with the probes once the
+    operator acknowledged, not hours later on the recipient retry schedule."""
+    import time
+
+    monkeypatch.setitem(conftest.RULES, "swiss",
+                        "554 5.7.1 Swisscom AG IP: 127.0.0.1, You are not allowed to send us mail")
+    gate.forget()
+    relay = relay_factory()
+    add_relay(bulk_pool, relay, name="a")
+    mailing = make_mailing(bulk_pool, ["swiss1@bluewin.ch", "swiss2@bluewin.ch"])
+    deliveries_send(delivery_ids(mailing))
+    assert Breaker(redis=redis_client).status("swisscom", bulk_pool.name)["state"] == "manual"
+    blocked, held = mailing.deliveries.order_by("id")
+    assert blocked.attempts == 1 and held.attempts == 0
+    for row in (blocked, held):
+        assert row.state == S.DEFERRED
+        assert 55 <= row.next_attempt_at.timestamp() - time.time() <= 61
