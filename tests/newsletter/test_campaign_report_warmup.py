@@ -61,3 +61,25 @@ def test_the_report_shows_the_canary_slice_and_its_results(mailing_list, sending
     assert report.canary["released"] == 1 and report.canary["held"] == 2
     text = admin_client.get(f"/admin/newsletter/campaign/{campaign.pk}/report/").content.decode()
     assert 'id="report-canary"' in text and "1 released, 2 waiting for their slice" in text
+
+
+@pytest.mark.parametrize(("choice", "expected"), [("on", True), ("off", False),
+                                                    ("auto", False)])
+def test_the_campaign_chooses_its_canary(mailing_list, sending_env, choice,  # noqa: F811
+                                         expected):
+    from sending.models import CanaryRun
+
+    sending_env(CANARY_MIN_SLICE="1")
+    layout = layout_default()
+    layout.postal_address = "ACME Shop, Hauptstrasse 1, 10115 Berlin"
+    layout.save()
+    for i in range(3):  # below CANARY_MIN_RECIPIENTS: "auto" sends to everyone at once
+        Subscription.objects.create(
+            subscriber=Subscriber.objects.create(email=f"r{i}@gmail.com"),
+            mailing_list=mailing_list, status="confirmed", confirmed_at=timezone.now())
+    campaign = Campaign.objects.create(name="Spring", subject="Hello", layout=layout,
+                                       body="Hi", canary=choice)
+    campaign.lists.add(mailing_list)
+    campaign_schedule(campaign, timezone.now())
+    campaign = campaign_start(campaign.id)
+    assert CanaryRun.objects.filter(mailing=campaign.mailing).exists() is expected
