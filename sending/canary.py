@@ -43,6 +43,7 @@ from sending.models import Delivery, DeliveryAttempt, Mailing
 logger = logging.getLogger(__name__)
 S = Delivery.State
 HELD = "held for the canary: waits for its slice"
+SENDER_WIDE_PROVIDERS = 2  # providers blocking one slice that pause the whole mailing
 CHUNK = 5000
 
 RecencyProvider = Callable[[list[int]], dict[int, float]]
@@ -232,13 +233,26 @@ def _evaluate(run: CanaryRun, conf: CanaryConf, now: datetime) -> None:
     answered = figures["answered"]
     hard_rate = _rate(figures["hard"], answered)
     complaint_rate = _rate(figures["complaints"], answered)
+    held = set(run.held_providers)
+    blocking = sorted(p for p, n in figures["blocks"].items()
+                      if n and _rate(n, figures["tried"].get(p, n)) >= conf.block_rate)
+    newly = [p for p in blocking if p not in held]
+    slice_text = (f"paused by the canary after slice {run.step + 1} "
+                  f"({run.steps[run.step]:g} %, {figures['released']} released): ")
+    reason = ""
     if answered and (hard_rate >= conf.hard_bounce_rate or complaint_rate >= conf.complaint_rate):
-        reason = (f"paused by the canary after slice {run.step + 1} "
-                  f"({run.steps[run.step]:g} %, {figures['released']} released): "
-                  f"{figures['hard']} hard bounces in {answered} answered ({hard_rate:.1%}, "
-                  f"limit {conf.hard_bounce_rate:.1%}), {figures['complaints']} complaints "
-                  f"({complaint_rate:.2%}, limit {conf.complaint_rate:.2%}). Clean the list or "
-                  "check the content and consent, then resume to send the next slice.")
+        reason = (slice_text + f"{figures['hard']} hard bounces in {answered} answered "
+                  f"({hard_rate:.1%}, limit {conf.hard_bounce_rate:.1%}), "
+                  f"{figures['complaints']} complaints ({complaint_rate:.2%}, limit "
+                  f"{conf.complaint_rate:.2%}). Clean the list or check the content and "
+                  "consent, then resume to send the next slice.")
+    elif len(newly) >= SENDER_WIDE_PROVIDERS:
+        # Several providers refusing the same slice judge the sender, not one path
+        # (as the breaker's pool-wide rule: 2 providers within the hour).
+        counts = ", ".join(f"{p}: {figures['blocks'][p]}" for p in newly)
+        reason = (slice_text + f"blocked by {len(newly)} providers ({counts} blocks): check "
+                  "the blocklists and the sending IPs and domains before resuming.")
+    if reason:
         entry["decision"] = "pause"
         run.results = [*run.results, entry]
         run.state = CanaryRun.State.PAUSED
@@ -249,11 +263,7 @@ def _evaluate(run: CanaryRun, conf: CanaryConf, now: datetime) -> None:
         _tell_operators(run.mailing, reason)
         logger.warning("canary.paused", extra={"mailing": run.mailing_id, "reason": reason})
         return
-    held = set(run.held_providers)
-    newly = sorted(p for p, n in figures["blocks"].items()
-                   if p not in held and n and _rate(n, figures["tried"].get(p, n))
-                   >= conf.block_rate)
-    back = sorted(p for p in held if p not in figures["blocks"] or _recovered(run, p))
+    back = sorted(p for p in held if _recovered(run, p))
     if newly:
         entry["held"] = newly
         _tell_operators(run.mailing, f"canary of mailing {run.mailing_id}: "

@@ -120,6 +120,20 @@ def test_a_provider_that_blocks_the_slice_is_held_while_the_others_widen(relay, 
     mailing.refresh_from_db()
     assert mailing.state == Mailing.State.SENDING
 
+    # Its breaker probed and reopened: the held messages went out, the last answer clean.
+    from sending.models import DeliveryAttempt
+
+    for row in released.filter(provider="example.net").exclude(state=S.SENT):
+        Delivery.objects.filter(id=row.id).update(state=S.SENT)
+        DeliveryAttempt.objects.create(delivery=row, at=timezone.now() + timedelta(seconds=1),
+                                       code=250, kind="delivered", outcome="sent")
+    send_released(mailing)
+    canaries_advance()
+    settle()
+    run.refresh_from_db()
+    assert run.held_providers == [] and run.results[-1]["readmitted"] == ["example.net"]
+    assert released.filter(provider="example.net").count() == 625  # 25 % of 2500
+
 
 def test_the_first_slice_goes_to_the_most_recently_confirmed(sending_env, relay, bulk_pool):
     from newsletter.models import MailingList, Subscriber, Subscription
@@ -143,3 +157,17 @@ def test_the_first_slice_goes_to_the_most_recently_confirmed(sending_env, relay,
                    .values_list("address", flat=True))
     freshest = {a for _, a, _ in sorted(pairs, key=lambda p: p[2], reverse=True)[:30]}
     assert released == freshest  # 2 % of 1500
+
+
+def test_two_providers_blocking_the_same_slice_pause_the_mailing(relay, bulk_pool):
+    domains = ["example.net", "gmail.com", "outlook.com"]
+    addresses = [f"{'reader' if i % 3 == 2 else 'blocked'}{i}@{domains[i % 3]}"
+                 for i in range(3000)]
+    mailing = make_mailing(bulk_pool, addresses)
+    send_released(mailing)
+    canaries_advance()
+    settle()
+    mailing.refresh_from_db()
+    assert mailing.state == Mailing.State.PAUSED
+    assert "blocked by 2 providers (example.net: " in mailing.pause_reason
+    assert CanaryRun.objects.get(mailing=mailing).step == 0

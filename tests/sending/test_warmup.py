@@ -218,3 +218,27 @@ def test_a_plan_target_is_checked(db):
         WarmupPlan(kind="domain", target="news.example.org", schedule="fast",
                    started_on=DAY1).full_clean()
     WarmupPlan(kind="domain", target="News.Example.org ", started_on=DAY1).full_clean()
+
+
+def test_the_caps_are_shared_by_concurrent_workers(ip_plan, clock, redis_client):
+    """Eight threads, each with its own Caps (as separate workers): exactly the cap goes."""
+    import threading
+
+    from config.redis import get_redis
+
+    plans = warmup.plans_for("192.0.2.10", "")
+    granted = []
+
+    def worker():
+        caps = warmup.Caps(get_redis())
+        granted.extend(1 for _ in range(20) if caps.take(plans, "google") is None)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(granted) == 50
+    warmup.caps().give_back(plans, "google")
+    assert warmup.caps().take(plans, "google") is None  # a unit given back is free again
+    assert warmup.caps().take(plans, "google") is not None
