@@ -242,11 +242,14 @@ def day_figures(plan: WarmupPlan, day: date) -> dict:
                                                  kind="complaint",
                                                  delivery_id__in=deliveries).count(),
         "block_pauses": 0,
+        "slowdowns": 0,
     }
     if plan.kind == WarmupPlan.Kind.IP:
-        figures["block_pauses"] = BreakerTransition.objects.filter(
+        trips = BreakerTransition.objects.filter(
             created_at__gte=start, created_at__lt=end, pool__endswith=f"@{plan.target}",
-            to_state__in=("paused", "manual"), klass__in=("block", "failure_rate")).count()
+            to_state__in=("paused", "manual", "throttled"))
+        figures["block_pauses"] = trips.filter(klass__in=("block", "failure_rate")).count()
+        figures["slowdowns"] = trips.filter(klass__in=("throttle", "reputation")).count()
     return figures
 
 
@@ -269,6 +272,8 @@ def decide(figures: dict) -> tuple[str, str]:
         return "step_back", "; ".join(over)
     high = [f"{names[k]} {v:.2%} >= {limits['hold'][k]:.2%}" for k, v in rates.items()
             if v >= limits["hold"][k]]
+    if figures.get("slowdowns"):
+        high.append(f"{figures['slowdowns']} rate-limit or reputation trip(s) of the IP")
     if high:
         return "hold", "; ".join(high)
     return "advance", (f"clean: {figures['hard']} hard, {figures['blocks']} blocks, "

@@ -121,7 +121,7 @@ def test_a_plan_advances_on_clean_days_holds_on_a_bad_one_and_steps_back_on_bloc
     assert plan.step == 0 and plan.history[-1]["decision"] == "step_back"
 
 
-def test_a_block_pause_of_the_ip_steps_the_plan_back(ip_plan, clock):
+def test_breaker_trips_of_the_ip_step_the_plan_back_or_freeze_it(ip_plan, clock):
     from deliverability.models import BreakerTransition
 
     plan, relay = ip_plan
@@ -137,6 +137,19 @@ def test_a_block_pause_of_the_ip_steps_the_plan_back(ip_plan, clock):
     warmup.warmup_plans_evaluate()
     plan.refresh_from_db()
     assert plan.step == 2 and "block pause" in plan.history[-1]["why"]
+
+    # A rate-limit trip (Gmail's 4.7.28) freezes the ramp for the day.
+    traffic(relay, DAY1 + timedelta(days=1), sent=100)
+    transition = BreakerTransition.objects.create(provider="google", pool="news@192.0.2.10",
+                                                  from_state="ok", to_state="throttled",
+                                                  klass="throttle")
+    BreakerTransition.objects.filter(id=transition.id).update(
+        created_at=datetime.fromtimestamp(at(DAY1 + timedelta(days=1), 13), UTC))
+    clock.now = at(DAY1 + timedelta(days=2), 1)
+    warmup.warmup_plans_evaluate()
+    plan.refresh_from_db()
+    assert plan.step == 2 and plan.history[-1]["decision"] == "hold"
+    assert "rate-limit or reputation trip" in plan.history[-1]["why"]
 
 
 # --- the caps in the send path ------------------------------------------------------------
