@@ -22,6 +22,22 @@ Final JSON line:
 - ``suppressed``: subscribers suppressed because of the block (must be 0);
 - ``held_unsent``: Swisscom deliveries neither sent after the recovery nor
   expired at the end (must be 0).
+
+Swisscom's block needs its delisting form (rules tag ``needs_delisting_form``):
+the breaker stops at ``manual``; here the operator acknowledges once the block
+has ended (the form was filed and processed), and the probes follow.
+
+    python -m benchmarks.block_storm --canary [--settle-seconds 2]
+
+Canary sending (``sending.canary``): Swisscom blocks from its very first message
+and for the whole run; both campaigns (baseline without the block, and the storm)
+go out in canary slices. Final JSON line:
+- ``sent_to_blocking``: messages Swisscom received (RCPTs, all refused);
+- ``canary_allowed``: Swisscom's share of the first slice
+  (goal: ``sent_to_blocking`` <= ``canary_allowed`` + 2);
+- ``others_ratio``: Google's and Microsoft's throughput with the block relative to
+  the baseline, both in canary slices (goal >= 0.9);
+- ``held_providers``: what the canary held back; ``suppressed`` (must be 0).
 """
 
 from __future__ import annotations
@@ -46,7 +62,8 @@ def _events(client, domain: str) -> list[tuple[float, str]]:
 
 
 def run_campaign(bench, client, *, label: str, per_provider: int, block_after: int,
-                 block_seconds: float, workers: int, timeout: float) -> dict:
+                 block_seconds: float, workers: int, timeout: float,
+                 canary: bool = False) -> dict:
     """One campaign over the three providers; returns what the provider saw."""
     from django.db.models import Count
 
@@ -70,7 +87,10 @@ def run_campaign(bench, client, *, label: str, per_provider: int, block_after: i
     # Interleaved, as a real list would be: the block hits while the others are sending.
     recipients = [(None, f"reader{i}.{label}@{DOMAINS[p]}") for i in range(per_provider)
                   for p in DOMAINS]
-    mailing_start(mailing=mailing, recipients=recipients, dispatch=False)
+    mailing_start(mailing=mailing, recipients=recipients, dispatch=False, canary=canary)
+    # The blocking provider's share of the first slice (all of it, without a canary).
+    first_slice = (Delivery.objects.filter(mailing=mailing, provider="swisscom")
+                   .exclude(state="queued", next_attempt_at__isnull=True).count())
     procs = []
     try:
         for k in range(workers):
@@ -93,10 +113,14 @@ def run_campaign(bench, client, *, label: str, per_provider: int, block_after: i
             # second: 2 s or 3 s for the same work); sweep once a second, as beat does.
             time.sleep(0.05)
             if time.monotonic() - swept >= 1.0:
+                if not canary:
+                    _operator_acknowledges(client)
                 deliveries_sweep()
                 swept = time.monotonic()
             if others_done_at is None and not others.exclude(state="sent").exists():
                 others_done_at = time.monotonic()
+                if canary:
+                    break  # the blocking provider's share is held back: nothing to wait for
             if others_done_at and not Delivery.objects.filter(
                     mailing=mailing, state__in=Delivery.OPEN_STATES).exists():
                 break
@@ -116,8 +140,58 @@ def run_campaign(bench, client, *, label: str, per_provider: int, block_after: i
     return {
         "mailing": mailing, "events": events, "block_started": block_started,
         "block_ends": block_ends, "others_per_s": 2 * per_provider / others_seconds,
-        "swisscom_states": states,
+        "swisscom_states": states, "first_slice": first_slice,
     }
+
+
+def _operator_acknowledges(client) -> None:
+    """Swisscom stops at manual until its delisting form is filed: once the block has
+    ended, the operator acknowledges on the breaker page (and the probes start)."""
+    from deliverability.breaker.engine import MANUAL, Breaker
+
+    ends = float(client.get("sim:block_ends") or 0)
+    if not ends or time.time() < ends:
+        return
+    breaker = Breaker()
+    for provider, pool in breaker.keys():
+        if provider == "swisscom" and breaker.status(provider, pool)["state"] == MANUAL:
+            breaker.acknowledge(provider, pool, actor="benchmark operator")
+
+
+def canary_main(args) -> None:
+    os.environ.update(CANARY_SETTLE_SECONDS=str(args.settle_seconds),
+                      CANARY_MIN_RECIPIENTS="1000")
+    with Bench("block_storm_canary") as bench:
+        import redis
+
+        from deliverability.models import Suppression
+        from sending import conf
+        from sending.models import CanaryRun
+
+        conf.reload()
+        client = redis.Redis.from_url(bench.redis.url)
+        common = {"per_provider": args.per_provider, "workers": args.workers,
+                  "timeout": args.timeout, "canary": True}
+        baseline = run_campaign(bench, client, label="baseline", block_after=-1,
+                                block_seconds=0, **common)
+        bench.log(f"baseline: others {baseline['others_per_s']:.0f} msgs/s in canary slices")
+        storm = run_campaign(bench, client, label="storm", block_after=0,
+                             block_seconds=10 * args.timeout, **common)
+        run = CanaryRun.objects.get(mailing=storm["mailing"])
+        bench.log(f"storm: others {storm['others_per_s']:.0f} msgs/s; swisscom "
+                  f"{storm['swisscom_states']}; canary {run.state}, held {run.held_providers}")
+        sent_to_blocking = len(storm["events"])
+        bench.report(
+            per_provider=args.per_provider, settle_seconds=args.settle_seconds,
+            time_scale=args.time_scale, workers=args.workers,
+            sent_to_blocking=sent_to_blocking, canary_allowed=storm["first_slice"],
+            goal_met=sent_to_blocking <= storm["first_slice"] + 2,
+            others_msgs_per_s=round(storm["others_per_s"], 1),
+            others_baseline_msgs_per_s=round(baseline["others_per_s"], 1),
+            others_ratio=round(storm["others_per_s"] / baseline["others_per_s"], 3),
+            held_providers=run.held_providers, canary_steps=run.step + 1,
+            suppressed=Suppression.objects.filter(address__endswith="@bluewin.ch").count(),
+        )
 
 
 def main() -> None:
@@ -128,10 +202,17 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=0.001)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--canary", action="store_true",
+                        help="canary sending against a provider that blocks from the start")
+    parser.add_argument("--settle-seconds", type=int, default=2,
+                        help="the canary's settle time between slices (with --canary)")
     args = parser.parse_args()
 
     os.environ.update(BREAKER_TIME_SCALE=str(args.time_scale), PROVIDER_MX_LOOKUP="false",
                       SENDING_PROVIDER_RATE_PER_S="0", BOUNCE_DOMAIN="bounce.example.org")
+    if args.canary:
+        canary_main(args)
+        return
     with Bench("block_storm") as bench:
         import redis
 

@@ -88,10 +88,12 @@ def main() -> None:
             profiler.enable()
         if args.stream:
             count = mailing_start(mailing=mailing, recipients=iter_sql(sql, [list_id]),
-                                  dispatch=False)
+                                  dispatch=False,
+                                  canary=False)  # whole-ledger figures; see block_storm --canary
         else:
             count = mailing_start(mailing=mailing, source_sql=sql, source_params=[list_id],
-                                  dispatch=False)
+                                  dispatch=False,
+                                  canary=False)  # whole-ledger figures; see block_storm --canary
         seconds = time.monotonic() - started
         if profiler:
             profiler.disable()

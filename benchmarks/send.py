@@ -154,7 +154,8 @@ def main() -> None:
             sql, params = recipients_sql(news.id)
             started = time.monotonic()
             count = mailing_start(mailing=mailing, recipients=iter_sql(sql, params),
-                                  dispatch=False)
+                                  dispatch=False,
+                                  canary=False)  # whole-ledger figures; see block_storm --canary
             bench.log(f"ledger: {count} deliveries in {time.monotonic() - started:.1f}s")
 
             if args.profile:

@@ -84,9 +84,12 @@ def record_smtp_answers(answers: list[SmtpAnswer]) -> list[dict]:
 
 
 def record_smtp_accepted(counts: dict[tuple[str, str], int]) -> None:
-    """Accepted messages per (provider, pool): the breaker counts them for probes."""
+    """Accepted messages per (provider, pool): the breaker counts them for probes and
+    for its failure rate (sending reports them at least every ``FLUSH_EVERY`` messages
+    and before each refusal, so the window's share of refusals stays true)."""
     breaker = _breaker()
     if breaker:
+        breaker.count_accepted(counts)  # the catch-all failure rate's window
         # One round trip finds the keys that are probing; only those count acceptances.
         probing = breaker.probing_among(list(counts))
         for (provider, pool), count in counts.items():

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from deliverability.breaker.engine import MANUAL, Breaker
 from deliverability.breaker.rules import load
 from deliverability.models import BreakerTransition
+from deliverability.page_sections import breaker_page_sections
 
 ACTIONS = ("pause", "extend", "resume", "acknowledge")
 
@@ -48,6 +49,10 @@ def breaker_rows(breaker: Breaker) -> list[dict]:
             "seconds_left": max(0, int(until - now)) if until else None,
             "postmaster_url": info.postmaster_url if info else "",
             "delisting_url": info.delisting_url if info else "",
+            # A block that needs the operator first (deliverability.breaker.manual).
+            "needs": status.get("needs", ""),
+            "action": status.get("action", ""),
+            "action_url": status.get("action_url", ""),
         })
     order = {"manual": 0, "paused": 1, "probing": 2, "throttled": 3, "ok": 4}
     rows.sort(key=lambda r: (order.get(r["state"], 5), r["provider"], r["pool"]))
@@ -63,6 +68,7 @@ def breaker_list(request):
         "transitions": BreakerTransition.objects.all()[:50],
         "can_manage": can_manage(request.user),
         "manual": MANUAL,
+        "sections": breaker_page_sections(),  # e.g. sending's warm-up plans
     }
     return render(request, "deliverability/breakers.html", context)
 

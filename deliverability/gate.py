@@ -87,11 +87,19 @@ def may_send(provider: str, pool: str) -> Decision:
     return decision
 
 
-def paused_until(provider: str, pool: str) -> float | None:
-    """When a paused key's cool-down ends (unix time); None if not paused by a timer."""
+MANUAL_RECHECK_S = 60.0  # as the engine re-asks for deliveries the gate holds
+
+
+def retry_after_block(provider: str, pool: str) -> float | None:
+    """When a message just blocked by this key should be tried again (unix time): at
+    the end of a pause's cool-down; for a key waiting on an operator (manual), soon
+    and again and again like the deliveries the gate holds, so that it goes with the
+    probes once acknowledged; None when the key is not stopped."""
     status = _get_breaker().status(provider, pool)
     if status.get("state") == "paused" and status.get("until"):
         return float(status["until"])
+    if status.get("state") == "manual":
+        return time.time() + MANUAL_RECHECK_S
     return None
 
 

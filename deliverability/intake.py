@@ -85,7 +85,8 @@ def register_delivery_source(*, resolve: Callable[[int], dict | None],
     """How intake learns about deliveries without importing the app that owns them.
 
     ``resolve(delivery_id)`` returns ``{"address", "provider", "pool", "mailing_id",
-    "campaign", "subscription_id", "sent"}`` or None (``sent``: the message left us);
+    "campaign", "subscription_id", "sent"}`` (and optionally ``breaker_key``: pool and
+    egress IP) or None (``sent``: the message left us);
     ``last_success(address, exclude_delivery_ids)`` returns when mail to the address
     was last accepted and has not bounced, or None.
     """
@@ -372,7 +373,9 @@ def _act(event: BounceEvent, message: InboundMessage, context: dict) -> None:
     elif kind == "block":
         # A fact about us, not the address: only the provider breaker hears of it.
         if event.provider:
-            pool = context["info"].get("pool") or "bulk"
+            # Keyed like SMTP-time blocks: the pool and the egress IP the message left from.
+            info = context["info"]
+            pool = info.get("breaker_key") or info.get("pool") or "bulk"
             transaction.on_commit(_breaker_call(event, pool), robust=True)
             action, note = BounceEvent.Action.BREAKER, f"{event.provider}/{pool}"
         else:
@@ -464,8 +467,9 @@ def _breaker_call(event: BounceEvent, pool: str) -> Callable[[], None]:
         if not breaker:
             return
         try:
+            # count_rate=False: the message was counted as accepted when it went out.
             breaker.record(provider=provider, pool=pool, code=code, text=text, reason=reason,
-                           delivery_id=delivery_id, late=True)
+                           delivery_id=delivery_id, late=True, count_rate=False)
         except Exception:  # Redis down: the event is stored, the count is lost (logged)
             logger.exception("breaker record failed for %s/%s", provider, pool)
     return call

@@ -27,6 +27,10 @@ class NewsletterConfig(AppConfig):
         register_unsubscribe_token_reader(receivers.mailto_subscription)
         unsubscribe_requested.connect(receivers.on_unsubscribe_requested,
                                       dispatch_uid="newsletter.unsubscribe_requested")
+        from newsletter.engagement import subscriptions_recency
+        from sending.canary import register_recency_provider
+
+        register_recency_provider(subscriptions_recency)  # the canary's first slice
         complaint_received.connect(receivers.on_complaint_received,
                                    dispatch_uid="newsletter.complaint")
         address_suppressed.connect(receivers.on_address_suppressed,

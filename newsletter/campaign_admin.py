@@ -87,7 +87,8 @@ class CampaignForm(forms.ModelForm):
         model = Campaign
         fields = ["name", "subject", "preheader", "layout", "body_format", "body", "text_body",
                   "from_name", "from_email", "reply_to", "lists", "exclude_lists",
-                  "segment_attributes", "subscribed_after", "subscribed_before", "tags", "pool"]
+                  "segment_attributes", "subscribed_after", "subscribed_before", "tags", "pool",
+                  "canary"]
         widgets = {
             "subject": forms.TextInput(attrs={"size": 80}),
             "preheader": forms.TextInput(attrs={"size": 80}),
@@ -148,7 +149,7 @@ class CampaignAdmin(admin.ModelAdmin):
                        "description": _("Empty fields take the first list's sender settings.")}),
         (_("Audience"), {"fields": ("lists", "exclude_lists", "segment_attributes",
                                     "subscribed_after", "subscribed_before")}),
-        (_("Filing"), {"fields": ("tags", "pool")}),
+        (_("Filing"), {"fields": ("tags", "pool", "canary")}),
     )
 
     # -- list and form

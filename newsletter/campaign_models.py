@@ -98,6 +98,13 @@ class Campaign(models.Model):
                              limit_choices_to={"purpose": "bulk"},
                              verbose_name=_("relay pool"),
                              help_text=_("Empty: the bulk pool."))
+    canary = models.CharField(
+        _("canary sending"), max_length=8, default="auto",
+        choices=[("auto", _("Automatic: above CANARY_MIN_RECIPIENTS recipients")),
+                 ("on", _("On: first a slice of the most recently confirmed")),
+                 ("off", _("Off: everyone at once"))],
+        help_text=_("Send to a small slice first and widen while bounces, complaints and "
+                    "blocks stay low; a bad slice pauses the campaign."))
 
     state = models.CharField(_("state"), max_length=16, choices=State.choices,
                              default=State.DRAFT, editable=False)

@@ -45,6 +45,12 @@ class CampaignReport:
     unsubscribes: int
     providers: list[ProviderRow]
     pause_reason: str = ""
+    warmup: list[dict] = field(default_factory=list)  # sending.warmup.plan_rows_for_mailing
+    canary: dict | None = None  # sending.canary.canary_status
+
+    @property
+    def warmup_section(self) -> dict:
+        return {"title": "Warm-up plans this campaign sends under", "rows": self.warmup}
 
     @property
     def sent(self) -> int:
@@ -126,4 +132,17 @@ def campaign_report(campaign: Campaign) -> CampaignReport:
     providers = sorted(rows.values(), key=lambda r: (-r.total, r.provider))
     return CampaignReport(audience=mailing.recipients, started=True, states=states,
                           bounces=bounces, complaints=complaints, unsubscribes=unsubscribes,
-                          providers=providers, pause_reason=mailing.pause_reason)
+                          providers=providers, pause_reason=mailing.pause_reason,
+                          warmup=_warmup_rows(mailing), canary=_canary(mailing))
+
+
+def _warmup_rows(mailing) -> list[dict]:
+    from sending.warmup import plan_rows_for_mailing
+
+    return plan_rows_for_mailing(mailing)
+
+
+def _canary(mailing) -> dict | None:
+    from sending.canary import canary_status
+
+    return canary_status(mailing)

@@ -264,6 +264,7 @@ def campaign_duplicate(campaign: Campaign, *, user=None) -> Campaign:
         segment_attributes=campaign.segment_attributes,
         subscribed_after=campaign.subscribed_after,
         subscribed_before=campaign.subscribed_before, tags=campaign.tags, pool=campaign.pool,
+        canary=campaign.canary,
         created_by=user if user is not None and user.is_authenticated else None)
     copy.lists.set(campaign.lists.all())
     copy.exclude_lists.set(campaign.exclude_lists.all())
@@ -485,7 +486,8 @@ def campaign_start(campaign_id: int, *, now: datetime | None = None) -> Campaign
                 pool=campaign.pool, reference=f"campaign:{campaign.id}")
             campaign.mailing = mailing
             campaign.save(update_fields=["mailing"])
-            mailing_start(mailing=mailing, **_ledger_source(campaign))
+            mailing_start(mailing=mailing, **_ledger_source(campaign),
+                          canary={"on": True, "off": False}.get(campaign.canary))
     except (CampaignError, TemplateError, ValueError) as error:
         Campaign.objects.filter(id=campaign_id, state=State.SCHEDULED).update(
             state=State.DRAFT, last_error=str(error)[:2000], updated_at=timezone.now())

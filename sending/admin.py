@@ -104,3 +104,6 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+from sending import warmup_admin  # noqa: E402,F401 - registers the warm-up plans

@@ -22,6 +22,10 @@ class SendingConfig(AppConfig):
         from sending.identity import build_identity
 
         register_identity_provider(build_identity)
+        from deliverability.page_sections import register_breaker_page_section
+        from sending.warmup import breaker_page_section
+
+        register_breaker_page_section("warmup", breaker_page_section)
         breaker_transitioned.connect(breaker_alert, dispatch_uid="breaker-alert-mail")
         blocklist_checked.connect(blocklist_alert, dispatch_uid="blocklist-alert-mail")
         raw_quota_reached.connect(raw_quota_alert, dispatch_uid="raw-quota-alert-mail")

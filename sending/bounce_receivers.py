@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from deliverability.intake import register_delivery_source
 from deliverability.signals import bounce_recorded
-from sending.models import Delivery, DeliveryAttempt, RelayPool
+from sending.models import Delivery, DeliveryAttempt, Relay, RelayPool
 
 # A report of these kinds means the message did not arrive.
 _BOUNCING_KINDS = {"hard", "soft", "block"}
@@ -30,14 +30,34 @@ _LEFT_STATES = {Delivery.State.SENT, Delivery.State.BOUNCED, Delivery.State.REVI
 def resolve_delivery(delivery_id: int) -> dict | None:
     row = (Delivery.objects.filter(id=delivery_id)
            .values("address", "provider", "mailing_id", "mailing__reference",
-                   "mailing__pool__name", "subscription_id", "state", "sent_at").first())
+                   "mailing__pool_id", "mailing__pool__name", "relay", "subscription_id",
+                   "state", "sent_at").first())
     if row is None:
         return None
-    return {"address": row["address"], "provider": row["provider"],
-            "pool": row["mailing__pool__name"] or RelayPool.Purpose.BULK.value,
+    pool = row["mailing__pool__name"] or RelayPool.Purpose.BULK.value
+    return {"address": row["address"], "provider": row["provider"], "pool": pool,
+            "breaker_key": breaker_key_of(pool, row["mailing__pool_id"], row["relay"]),
             "mailing_id": row["mailing_id"], "campaign": row["mailing__reference"],
             "subscription_id": row["subscription_id"],
             "sent": row["state"] in _LEFT_STATES or row["sent_at"] is not None}
+
+
+def breaker_key_of(pool: str, pool_id: int | None, relay_label: str) -> str:
+    """The breaker key the message went out under: the pool and, where the relay it left
+    from has its own source address, that egress IP (as at SMTP time, so a block
+    reported by a DSN counts against the IP the provider judged, not the whole pool)."""
+    from sending.relays import relay_config
+    from sending.services import breaker_pool
+
+    name, _, rest = (relay_label or "").partition("(")
+    host, _, port = rest.rstrip(")").rpartition(":")
+    if not name or not port.isdigit():
+        return pool
+    relays = Relay.objects.filter(name=name, host=host, port=int(port))
+    relays = (relays.filter(pool_id=pool_id) if pool_id is not None
+              else relays.filter(pool__purpose=RelayPool.Purpose.BULK))
+    relay = relays.first()
+    return breaker_pool(pool, relay_config(relay)) if relay is not None else pool
 
 
 def last_success(address: str, exclude_delivery_ids: Iterable[int]) -> datetime | None:

@@ -217,3 +217,7 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.code} {self.outcome}"
+
+
+from sending.canary_models import CanaryRun  # noqa: E402,F401 - a model of this app
+from sending.warmup_models import WarmupPlan  # noqa: E402,F401 - a model of this app

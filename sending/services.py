@@ -45,7 +45,8 @@ from deliverability.answers import (
 from deliverability.providers import providers_for_domains
 from deliverability.suppression import normalise, suppressed_among
 from sending import conf as sending_conf
-from sending import dkim
+from sending import dkim, warmup
+from sending.canary import canaries_advance, canary_begin
 from sending.compose import Composer
 from sending.models import Delivery, DeliveryAttempt, Mailing, RelayPool
 from sending.recipients import recipient_contexts, subscriptions_stopped
@@ -91,7 +92,7 @@ def mailing_create(*, from_email: str, subject: str, text: str, html: str = "",
 def mailing_start(*, mailing: Mailing,
                   recipients: Iterable[tuple[int | None, str]] | None = None,
                   source_sql: str | None = None, source_params: Iterable = (),
-                  dispatch: bool = True) -> int:
+                  dispatch: bool = True, canary: bool | None = None) -> int:
     """Build the ledger and start sending.
 
     Recipients come either as ``(subscription_id, address)`` pairs or as a SQL
@@ -99,7 +100,8 @@ def mailing_start(*, mailing: Mailing,
     then never leave the server). The caller passes confirmed subscriptions
     only; suppressed addresses are skipped here. Safe to call again: the
     unique (mailing, address) constraint keeps existing rows. Returns the
-    number of deliveries of the mailing.
+    number of deliveries of the mailing. ``canary``: send to a first slice and widen
+    while it stays clean (``sending.canary``); None: when above CANARY_MIN_RECIPIENTS.
     """
     if (recipients is None) == (source_sql is None):
         raise ValueError("pass either recipients or source_sql")
@@ -115,6 +117,7 @@ def mailing_start(*, mailing: Mailing,
         ledger_build(mailing, recipients if recipients is not None
                      else iter_sql(source_sql, source_params))
     count = Delivery.objects.filter(mailing=mailing).count()
+    canary_begin(mailing, enabled=canary)
     Mailing.objects.filter(id=mailing.id).update(
         state=Mailing.State.SENDING, recipients=count,
         started_at=mailing.started_at or timezone.now())
@@ -285,7 +288,8 @@ def deliveries_sweep() -> dict:
     from sending.lifecycle import mailings_guard
 
     result = {"expired": deliveries_expire(), "reaped": deliveries_reap(),
-              "guarded": mailings_guard()}
+              "guarded": mailings_guard(), "warmup": warmup.warmup_plans_evaluate(),
+              "canary": canaries_advance()}
     result["batches"] = deliveries_dispatch()
     result["finished"] = mailings_finish()
     return result
@@ -636,6 +640,7 @@ class _Run:
         self.stats: dict[str, int] = defaultdict(int)
         self.accepted: dict[tuple[str, str], int] = defaultdict(int)
         self.busy_until = 0.0
+        self.warm_holds: dict[tuple, warmup.Hold] = {}
 
     # -- records
     def outcome(self, delivery_id: int, state: str, *, code: int | None = None, text: str = "",
@@ -662,7 +667,18 @@ class _Run:
         self.outcome(delivery_id, state, text=reason, next_at=next_at, counted=False,
                      journal=False, requeue=requeue)
 
+    def report_accepted(self) -> None:
+        """Hand the accepted counts to the breaker (probes, failure-rate window)."""
+        if not self.accepted:
+            return
+        counts, self.accepted = dict(self.accepted), defaultdict(int)
+        try:
+            record_smtp_accepted(counts)
+        except RedisError:
+            logger.warning("send.accepted_not_counted")
+
     def flush(self) -> None:
+        self.report_accepted()
         if not self.pending:
             return
         pending, self.pending = self.pending, []
@@ -741,6 +757,9 @@ class _Run:
         if self.throttled.get(provider, 0) > now:
             self.release(delivery_id, S.QUEUED, self.throttled[provider], "throttled")
             return
+        plans = warmup.plans_for(relay.source_address, prepared.composer.from_domain)
+        if plans and not self.warmup_take(prepared, plans, provider, delivery_id):
+            return
         buckets = [
             Bucket.per_second(f"pool:{prepared.pool}", self.conf.pool_rate_per_s),
             Bucket.per_second(f"relay:{relay_key(prepared.pool, relay)}", relay.max_rate_per_s),
@@ -753,6 +772,7 @@ class _Run:
             raise _StopBatch(f"redis unavailable: {error}") from error
         self.previous = None
         if wait > 0:
+            self.warmup_give_back(plans, provider)
             self.throttled[provider] = now + wait
             self.release(delivery_id, S.QUEUED, now + wait, "throttled")
             return
@@ -773,17 +793,20 @@ class _Run:
             single = get_redis().lock(f"sending:single:{breaker_key}:{provider}",
                                       timeout=self.conf.smtp_timeout_s + 5, blocking=False)
             if not single.acquire():
+                self.warmup_give_back(plans, provider)
                 self.release(delivery_id, S.QUEUED, now + 1, "one connection at a time")
                 return
         try:
             code, text, relay_label = self.transmit(prepared, relay, return_path, address, data)
         except _AllRelaysDown:
+            self.warmup_give_back(plans, provider)
             self.outcome(delivery_id, S.DEFERRED, text="all relays of the pool are down",
                          next_at=now + self.conf.relay_down_s, counted=False)
             return
         except _AllRelaysBusy:
             # Other sessions hold every connection the relays allow: back in a second,
             # not counted as an attempt; the rest of this batch follows it.
+            self.warmup_give_back(plans, provider)
             self.busy_until = now + 1
             self.outcome(delivery_id, S.QUEUED, text=ALL_BUSY, next_at=self.busy_until,
                          counted=False, requeue=True)
@@ -803,6 +826,31 @@ class _Run:
         if 200 <= code < 300:
             self.accepted[(provider, breaker_key)] += 1
 
+    def warmup_take(self, prepared: _Prepared, plans: list, provider: str,
+                    delivery_id: int) -> bool:
+        """Count the message against its warm-up caps; False (and deferred to the next
+        day, or expired past the mailing's max age) when one is full."""
+        key = (tuple(p.id for p in plans), provider)
+        hold = self.warm_holds.get(key)
+        if hold is None or hold.until <= time.time():
+            try:
+                hold = warmup.caps().take(plans, provider)
+            except RedisError as error:
+                raise _StopBatch(f"redis unavailable: {error}") from error
+        if hold is None:
+            return True
+        self.warm_holds[key] = hold
+        state = S.DEFERRED if hold.until < prepared.expires_at else S.EXPIRED
+        self.release(delivery_id, state, hold.until, hold.reason, requeue=False)
+        return False
+
+    def warmup_give_back(self, plans: list, provider: str) -> None:
+        if plans:
+            try:
+                warmup.caps().give_back(plans, provider)
+            except RedisError:
+                logger.warning("warmup.give_back_failed", extra={"provider": provider})
+
     def answer(self, prepared, delivery_id, address, provider, code, text, relay, message_id,
                attempts, breaker_key: str | None = None) -> None:
         breaker_key = breaker_key or prepared.pool
@@ -810,6 +858,7 @@ class _Run:
             self.outcome(delivery_id, S.SENT, code=code, text=text, relay=relay,
                          message_id=message_id, kind="delivered")
             return
+        self.report_accepted()  # the failure rate weighs this refusal against them
         result = record_smtp_answers([SmtpAnswer(delivery_id, address, provider, breaker_key,
                                                  relay, code, text)])[0]
         kind = result.get("kind", "unknown")
@@ -819,7 +868,7 @@ class _Run:
             if kind == "block":
                 # A block is about the sender: retry when the breaker lets this provider
                 # be tried again (its probes decide), not on the recipient's schedule.
-                reopens = gate.paused_until(provider, breaker_key)
+                reopens = gate.retry_after_block(provider, breaker_key)
                 if reopens is not None:
                     next_at = max(reopens, time.time() + 1)
             state = S.DEFERRED if next_at < prepared.expires_at else S.EXPIRED
@@ -980,3 +1029,4 @@ def reset_process_state() -> None:
     _prepared.clear()
     _relay_down.clear()
     gate.forget()
+    warmup.forget()

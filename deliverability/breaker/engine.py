@@ -29,7 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from deliverability.breaker.rules import Match, Ruleset, classify, duration, load
+from deliverability.breaker import failure_rate as rate_rules
+from deliverability.breaker import manual
+from deliverability.breaker.rules import BreakerClass, Match, Ruleset, classify, duration, load
 
 logger = logging.getLogger(__name__)
 
@@ -152,14 +154,16 @@ class Breaker:
     # --- answers ---------------------------------------------------------------
     def record(self, *, provider: str, pool: str, code: int, text: str, reason: str = "",
                internal: bool = False, delivery_id: int | None = None,
-               late: bool = False) -> str | None:
+               late: bool = False, count_rate: bool = True) -> str | None:
         """Count one SMTP answer; returns the new state when the key changed state.
 
         ``internal`` answers (caused by our own holds) never count. With a
         ``delivery_id`` each delivery counts once (its first signal), and trigger
         windows count distinct deliveries. ``late`` signals (DSNs, reports: anyone
         holding one VERP address can send them) never judge a probe and need
-        ``late_min_deliveries`` distinct deliveries to trip a key.
+        ``late_min_deliveries`` distinct deliveries to trip a key. ``count_rate``:
+        the answer was an SMTP-time attempt for the catch-all failure rate (bounce
+        reports were counted as accepted attempts when they went out).
         """
         if internal:
             return None
@@ -179,32 +183,65 @@ class Breaker:
                 return self._probe_progress(provider, pool, fields, match, now)
             if state in (PAUSED, MANUAL):
                 return None  # already stopped; more of the same does not extend it
-            klass = self.rules.classes.get(match.klass)
-            if klass is None or klass.reaction == "none":
-                return None
-            trigger = (self.rules.trigger_for(match.rule) if match.rule else klass.trigger)
-            if trigger is None:
-                return None
-            if delivery_id is not None and not self._first_signal(delivery_id):
-                return None
-            rule_key = match.rule.id if match.rule else f"class:{match.klass}"
-            hits = HITS_KEY.format(pool=pool, provider=provider, rule=rule_key)
-            window = trigger.window * self.scale
-            member = (f"d:{delivery_id}" if delivery_id is not None
-                      else f"{now}:{uuid.uuid4().hex[:8]}")
-            pipe = self.redis.pipeline()
-            pipe.zadd(hits, {member: now})
-            pipe.zremrangebyscore(hits, "-inf", now - window)
-            pipe.zcard(hits)
-            pipe.expire(hits, max(1, math.ceil(window)))
-            if match.klass == "block":
-                self._note_block_delivery(pipe, pool, member, now)
-            count = pipe.execute()[2]
-            needed = max(trigger.count, self._late_min_deliveries() if late else 1)
-            if count < needed:
-                return None
-            self.redis.delete(hits)
-            return self._trip(provider, pool, fields, match, now)
+            rate = self.failure_rate() if count_rate else None
+            rate_crossed = rate is not None and rate.answer(provider, pool, match.klass, now)
+            tripped = self._class_trigger(provider, pool, fields, match, now,
+                                          delivery_id=delivery_id, late=late)
+            if tripped is None and rate_crossed:
+                tripped = self._trip_failure_rate(provider, pool, fields, match, now)
+            return tripped
+
+    def _class_trigger(self, provider: str, pool: str, fields: dict, match: Match,
+                       now: float, *, delivery_id: int | None = None,
+                       late: bool = False) -> str | None:
+        """Count the answer against its class or rule trigger; trip when it is reached."""
+        klass = self.rules.classes.get(match.klass)
+        if klass is None or klass.reaction == "none":
+            return None
+        trigger = (self.rules.trigger_for(match.rule) if match.rule else klass.trigger)
+        if trigger is None:
+            return None
+        if delivery_id is not None and not self._first_signal(delivery_id):
+            return None
+        rule_key = match.rule.id if match.rule else f"class:{match.klass}"
+        hits = HITS_KEY.format(pool=pool, provider=provider, rule=rule_key)
+        window = trigger.window * self.scale
+        member = (f"d:{delivery_id}" if delivery_id is not None
+                  else f"{now}:{uuid.uuid4().hex[:8]}")
+        pipe = self.redis.pipeline()
+        pipe.zadd(hits, {member: now})
+        pipe.zremrangebyscore(hits, "-inf", now - window)
+        pipe.zcard(hits)
+        pipe.expire(hits, max(1, math.ceil(window)))
+        if match.klass == "block":
+            self._note_block_delivery(pipe, pool, member, now)
+        count = pipe.execute()[2]
+        needed = max(trigger.count, self._late_min_deliveries() if late else 1)
+        if count < needed:
+            return None
+        self.redis.delete(hits)
+        return self._trip(provider, pool, fields, match, now)
+
+    # --- the catch-all failure rate (deliverability.breaker.failure_rate) -----------
+    def failure_rate(self) -> rate_rules.FailureRate | None:
+        rule = rate_rules.rule_from(self.rules.raw)
+        if rule is None:
+            return None
+        return rate_rules.FailureRate(self.redis, rule, clock=self.clock, scale=self.scale)
+
+    def count_accepted(self, counts: dict[tuple[str, str], int]) -> None:
+        """Accepted messages per (provider, pool), for the failure rate's window."""
+        rate = self.failure_rate()
+        if rate is not None:
+            rate.accepted(counts)
+
+    def _trip_failure_rate(self, provider, pool, fields, match: Match, now) -> str:
+        rate = self.failure_rate()
+        attempts, failures = rate.window(provider, pool, now)
+        state = self._trip(provider, pool, fields,
+                           Match("failure_rate", None, match.normalised), now,
+                           klass=rate.rule.klass, why=rate.reason(attempts, failures))
+        return state
 
     # --- counting once -----------------------------------------------------------
     def _first_signal(self, delivery_id: int) -> bool:
@@ -270,14 +307,21 @@ class Breaker:
         self._save(provider, pool, fields)
         return None
 
-    def _trip(self, provider: str, pool: str, fields: dict, match: Match, now: float) -> str:
-        klass = self.rules.classes.get(match.klass) or self.rules.classes["block"]
+    def _trip(self, provider: str, pool: str, fields: dict, match: Match, now: float, *,
+              klass: BreakerClass | None = None, why: str = "") -> str:
+        klass = klass or self.rules.classes.get(match.klass) or self.rules.classes["block"]
         ladder = (self.rules.ladder_for(match.rule) if match.rule else klass.ladder) or ("1h",)
         level = self._decayed_level(fields, match.klass, now)
         if level >= len(ladder):
             step = "manual" if klass.after_ladder == "manual" else ladder[-1]
         else:
             step = ladder[level]
+        needs = manual.needs_operator(self.rules.raw, match.rule)
+        if needs is not None:
+            step = "manual"  # probing cannot help until the operator acted (e.g. delisting)
+        rate = self.failure_rate()
+        if rate is not None:
+            rate.reset(provider, pool)
         if step == "manual":
             state, until = MANUAL, None
         elif klass.reaction in ("throttle", "limit_connections"):
@@ -291,7 +335,7 @@ class Breaker:
         if state == THROTTLED:
             connections = 1  # rate limits and connection limits alike: one connection
         rule_id = match.rule.id if match.rule else ""
-        why = {THROTTLED: "throttled", PAUSED: "paused", MANUAL: "stopped until acknowledged"}
+        verb = {THROTTLED: "throttled", PAUSED: "paused", MANUAL: "stopped until acknowledged"}
         step_text = "" if until is None else f" for {step}"
         after = {
             "state": state, "until": until, "level": level + 1, "last_trip": now,
@@ -299,9 +343,12 @@ class Breaker:
             "rate_factor": factor if state == THROTTLED else "",
             "max_connections": connections if state == THROTTLED else "",
             "since": now,
-            "reason": f"{why[state]}{step_text} after {match.klass} answers"
-                      f"{f' ({rule_id})' if rule_id else ''}",
+            "reason": f"{verb[state]}{step_text} after {match.klass} answers"
+                      f"{f' ({rule_id})' if rule_id else ''}{f': {why}' if why else ''}",
         }
+        if needs is not None:
+            after.update(manual.fields(needs, self.rules.providers.get(provider)))
+            after["reason"] += f": waits for the operator ({needs['tag'].replace('_', ' ')})"
         self._save(provider, pool, after)
         self._transition(provider, pool, fields, after, reply=match.normalised)
         if match.klass == "block" and state in (PAUSED, MANUAL) and provider != POOL_WIDE:

@@ -16,13 +16,25 @@ def breaker(redis_client, db):
     return Breaker(redis=redis_client, time_scale=1.0)
 
 
-def test_page_lists_a_paused_provider_with_reason_and_delisting_link(admin_client, breaker):
+def test_page_lists_a_stopped_provider_with_reason_and_delisting_form(admin_client, breaker):
     breaker.record(provider="swisscom", pool="bulk", code=554, text=SWISSCOM)
     page = admin_client.get(reverse("breaker-list")).content.decode()
-    assert "Swisscom (Bluewin)" in page and "paused" in page
+    assert "Swisscom (Bluewin)" in page and "manual" in page
     assert "You are not allowed to send us mail" in page
-    assert "https://postmaster.bluewin.ch/" in page
-    assert "ok &rarr; paused" in page
+    assert "ok &rarr; manual" in page
+    # Probing cannot help before the delisting form is filed: the page says so, with it.
+    assert "File the provider&#x27;s delisting form for this IP" in page
+    assert ('class="breaker-action-link" href="https://postmaster.bluewin.ch/"' in page
+            and "Open the delisting form" in page)
+    assert 'value="acknowledge"' in page
+
+
+def test_page_lists_a_paused_provider(admin_client, breaker):
+    breaker.record(provider="united_internet", pool="bulk", code=554,
+                   text="IP address is block listed. For explanation visit "
+                        "https://postmaster.gmx.net/en/case?c=r0201")
+    page = admin_client.get(reverse("breaker-list")).content.decode()
+    assert "ok &rarr; paused" in page and "breaker-action-link" not in page
 
 
 def test_operator_pauses_and_resumes_with_csrf(admin_user, breaker):

@@ -27,7 +27,9 @@ def test_a_pause_mails_the_operators_with_the_reply_and_delisting_link(breaker, 
     breaker.record(provider="swisscom", pool="bulk", code=554, text=SWISSCOM)
     mail = TransactionalEmail.objects.get()
     assert mail.to == "ops@example.org" and mail.purpose == "alert"
-    assert "Swisscom (Bluewin) / bulk: PAUSED" in mail.subject
+    # Swisscom's block needs the delisting form: stopped for the operator, with the link.
+    assert "Swisscom (Bluewin) / bulk: STOPPED until you acknowledge it" in mail.subject
+    assert "needs delisting form" in mail.body_text
     assert "You are not allowed to send us mail" in mail.body_text
     assert "https://postmaster.bluewin.ch/" in mail.body_text
     assert "/admin/breakers/" in mail.body_text
@@ -66,7 +68,7 @@ def test_the_webhook_posts_the_transition(breaker, monkeypatch):
         server.shutdown()
     content_type, payload = _Recorder.received[-1]
     assert content_type == "application/json"
-    assert payload["provider"] == "swisscom" and payload["to"] == "paused"
+    assert payload["provider"] == "swisscom" and payload["to"] == "manual"
     assert payload["delisting_url"] == "https://postmaster.bluewin.ch/"
 
 

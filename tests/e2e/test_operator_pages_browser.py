@@ -44,10 +44,14 @@ def test_operator_reads_the_report_and_pauses_a_provider(live_server, page, arti
     assert "warn" in page.inner_text("#complaint-rate")
     page.screenshot(path=str(artifacts / "report.png"), full_page=True)
     page.goto(f"{live_server.url}/admin/breakers/")
-    row = page.locator("tr.breaker-paused")
+    # Swisscom's block needs its delisting form: stopped for the operator, with the link.
+    row = page.locator("tr.breaker-manual")
     assert "Swisscom" in row.inner_text() and "not allowed to send us mail" in row.inner_text()
+    assert row.locator("a.breaker-action-link").get_attribute("href") == (
+        "https://postmaster.bluewin.ch/")
     page.screenshot(path=str(artifacts / "breakers.png"), full_page=True)
     page.fill("input[name=provider]:not([type=hidden])", "google")
     page.click("form:has(input[name=note]) button[value=pause]")
-    assert page.locator("tr.breaker-paused").count() == 2
+    assert page.locator("tr.breaker-paused").count() == 1
+    assert page.locator("tr.breaker-manual").count() == 1
     page.screenshot(path=str(artifacts / "breakers-after-pause.png"), full_page=True)

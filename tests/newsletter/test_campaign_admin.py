@@ -85,7 +85,7 @@ def _form(campaign_or_none, mailing_list, **changes):
             "from_name": "", "from_email": "", "reply_to": "", "lists": [mailing_list.pk],
             "segment_attributes": "{}", "subscribed_after_0": "", "subscribed_after_1": "",
             "subscribed_before_0": "", "subscribed_before_1": "", "tags": "autumn, offers",
-            "pool": "", "_continue": "1"}
+            "pool": "", "canary": "auto", "_continue": "1"}
     data.update(changes)
     return data
 
