@@ -47,6 +47,7 @@ from newsletter.models import (
 )
 from sending.models import Delivery, Mailing, RelayPool, TransactionalEmail
 from sending.sink import sink_messages
+from sending.warmup_models import WarmupPlan
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.django_db
@@ -91,7 +92,8 @@ OPERATOR_PAGES = ALWAYS | {"newsletter/", "sending/", "deliverability/"} | \
     _model_pages("deliverability/breakerruleoverride", *VIEW, "add", "delete") | \
     _model_pages("deliverability/suppression", *VIEW, "add", "delete") | \
     _model_pages("deliverability/inboundmessage", *VIEW) | \
-    _model_pages("deliverability/bounceevent", *VIEW) | {
+    _model_pages("deliverability/bounceevent", *VIEW) | \
+    _model_pages("sending/warmupplan", *VIEW, "add", "delete") | {
     "sink/", "sink/<key>/", "breakers/", "breakers/action/", "reputation/checks/",
     "reputation/headers/", "report/"}
 
@@ -107,6 +109,7 @@ OPERATOR_ACTIONS = {
     "deliverability.inboundmessage": {"reclassify_messages", "mark_reviewed"},
     "deliverability.bounceevent": {"reclassify_events"},
     "deliverability.breakerruleoverride": {"delete_selected"},
+    "sending.warmupplan": {"delete_selected"},
 }
 
 ROLE_EXPECTATIONS = {
@@ -152,6 +155,8 @@ def objects(settings, tmp_path, smtp_sink):
                                                               body_text="t"),
         Delivery: Delivery.objects.create(mailing=mailing, address="b@example.org"),
         Suppression: Suppression.objects.create(address="c@example.org", reason="hard"),
+        WarmupPlan: WarmupPlan.objects.create(kind="ip", target="192.0.2.1",
+                                              started_on="2026-01-01"),
         BreakerTransition: BreakerTransition.objects.create(
             provider="google", pool="bulk", from_state="ok", to_state="paused"),
         BounceEvent: BounceEvent.objects.create(message=message, kind="hard"),
