@@ -32,6 +32,16 @@ def no_public_dns():
     yield
 
 
+@pytest.fixture(autouse=True)
+def fresh_breaker_rules():
+    """The breaker keeps the rules with the admin's overrides for a minute; a test's
+    overrides are rolled back with its database, so the next test must not see them."""
+    yield
+    from deliverability.breaker import rules
+
+    rules.reload()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_redis():
     with PrivateRedis() as server:
