@@ -1,0 +1,47 @@
+"""Whether the database is set up, for code that can do without it and for manage.py.
+
+A fresh install has a database with no tables until ``make migrate``. Commands
+that need none (``explain_headers``, ``classify_bounce``) read what the database
+would add only when its tables are there (``tables_ready``); a command that needs
+it and fails on a missing table gets one line from manage.py (``not_migrated``)
+instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from django.db import DatabaseError, connection
+
+MIGRATE_HINT = "run make migrate first"
+_ready: set[str] = set()  # tables seen; a missing one is asked again (migrate may run meanwhile)
+
+
+def tables_ready(*models) -> bool:
+    """True when every model's table exists (a database that cannot be reached: False)."""
+    tables = {model._meta.db_table for model in models}
+    if tables <= _ready:
+        return True
+    try:
+        present = set(connection.introspection.table_names())
+    except DatabaseError:
+        return False
+    _ready.update(tables & present)
+    return tables <= present
+
+
+def pending_migrations() -> int | None:
+    """Migrations not applied yet; None when the database cannot be asked."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    try:
+        executor = MigrationExecutor(connection)
+        return len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+    except DatabaseError:
+        return None
+
+
+def not_migrated(error: BaseException) -> str | None:
+    """The one line for a database error that an unmigrated database explains, else None."""
+    if not isinstance(error, DatabaseError) or not pending_migrations():
+        return None
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return f"the database is not set up ({reason}): {MIGRATE_HINT}"
