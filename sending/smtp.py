@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Callable
 
 from sending.relays import RelayConfig
 
@@ -72,7 +73,8 @@ def quote_periods(data: bytes) -> bytes:
     return b"." + data if data.startswith(b".") else data
 
 
-def envelope(session: smtplib.SMTP, mail_from: str, rcpt: str) -> tuple[int, str] | None:
+def envelope(session: smtplib.SMTP, mail_from: str, rcpt: str,
+             before_data: Callable[[], object] | None = None) -> tuple[int, str] | None:
     """[RSET,] MAIL, RCPT and DATA; None once the server waits for the data, else the
     refusal.
 
@@ -81,6 +83,10 @@ def envelope(session: smtplib.SMTP, mail_from: str, rcpt: str) -> tuple[int, str
     data goes out). With PIPELINING (RFC 2920, offered by Postfix, Exim and the big
     providers) the commands go out in one write and their answers come back
     together: one round trip instead of three or four, for client and server alike.
+
+    ``before_data`` runs once the commands are on their way, before any message data:
+    work that overlaps the server's answers. Should it raise, the session is left
+    mid-transaction and must be closed (nothing was sent).
     """
     # The addresses are ours and already plain: skip smtplib's slow quoteaddr().
     commands = [(f"MAIL FROM:<{mail_from}>", (250,)), (f"RCPT TO:<{rcpt}>", (250, 251)),
@@ -90,8 +96,12 @@ def envelope(session: smtplib.SMTP, mail_from: str, rcpt: str) -> tuple[int, str
     session.pw_used = True
     if "pipelining" in session.esmtp_features:
         session.send("".join(f"{command}\r\n" for command, _ in commands))
+        if before_data is not None:
+            before_data()
         answers = [session.getreply() for _ in commands]
     else:
+        if before_data is not None:
+            before_data()
         answers = []
         for command, ok in commands:
             session.send(f"{command}\r\n")
@@ -112,11 +122,12 @@ def envelope(session: smtplib.SMTP, mail_from: str, rcpt: str) -> tuple[int, str
     return refusal[0], refusal[1].decode("utf-8", "replace")
 
 
-def smtp_transaction(session: smtplib.SMTP, mail_from: str, rcpt: str,
-                 data: bytes) -> tuple[int, str]:
-    """One SMTP transaction; raises NotSent or MaybeSent when the session breaks."""
+def smtp_transaction(session: smtplib.SMTP, mail_from: str, rcpt: str, data: bytes,
+                     before_data: Callable[[], object] | None = None) -> tuple[int, str]:
+    """One SMTP transaction; raises NotSent or MaybeSent when the session breaks
+    (``before_data``: see ``envelope``; what it raises goes through as it is)."""
     try:
-        refused = envelope(session, mail_from, rcpt)
+        refused = envelope(session, mail_from, rcpt, before_data)
     except (OSError, smtplib.SMTPException) as error:
         raise NotSent(str(error)) from error
     if refused is not None:
