@@ -32,6 +32,7 @@ from django.db.models import Q
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from config.database import update_rows
 from config.redis import get_redis
 from sending.compose import compose_literal
 from sending.models import RelayPool, TransactionalEmail
@@ -118,7 +119,7 @@ def enqueue_batches(ids: list[int], countdown: float | None = None) -> None:
 def build_message(email: TransactionalEmail) -> bytes:
     """The message's bytes; its Message-ID is kept on the row (a retry keeps it)."""
     if not email.message_id:
-        domain = parseaddr(email.from_email)[1].rpartition("@")[2] or "localhost"
+        domain = _envelope_from(email.from_email).rpartition("@")[2] or "localhost"
         email.message_id = make_msgid(domain=domain)
     return compose_literal(
         from_email=email.from_email, to=email.to, subject=email.subject,
@@ -290,7 +291,7 @@ class _Batch:
         self.soon += [email.id for email in emails]
 
     def write(self) -> None:
-        _write(self.emails)
+        update_rows(TransactionalEmail, self.emails, _WRITTEN)
         # A row still ``sending`` (an error cut the batch short) keeps its marker:
         # the reaper then tells whether it was on the wire.
         done = [_in_flight_key(e.id) for e in self.emails if e.state != T.SENDING]
@@ -306,19 +307,6 @@ class _Batch:
 @lru_cache(maxsize=64)
 def _envelope_from(from_email: str) -> str:
     return parseaddr(from_email)[1] or from_email
-
-
-def _write(emails: list[TransactionalEmail]) -> None:
-    """The rows' answers in one prepared statement run for each (Django's bulk_update
-    builds a CASE per column and row: most of a batch's time)."""
-    table = TransactionalEmail._meta.db_table
-    adapt = connection.ops.adapt_datetimefield_value
-    columns = ", ".join(f"{name} = %s" for name in _WRITTEN)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {table} SET {columns} WHERE id = %s",  # noqa: S608
-            [(e.state, e.attempts, adapt(e.sent_at), adapt(e.next_attempt_at), e.message_id,
-              e.relay, e.last_reply, e.id) for e in emails])
 
 
 class _RedisDown(Exception):

@@ -24,6 +24,7 @@ from django.utils import timezone, translation
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 
+from config.database import update_rows
 from config.redis import get_redis
 from deliverability.suppression import is_suppressed, suppress, suppressed_among
 from newsletter import conf, links, mx, ratelimit
@@ -324,8 +325,8 @@ def _signups_store(payloads: list[dict], outcomes: Counter) -> None:
                 ip=consent_client_ip(p.get("ip")),
                 user_agent=user_agent_clean(p.get("user_agent")),
                 consent_text=consent_text(p), detail="single opt-in" if single else ""))
-        Subscription.objects.bulk_update(
-            list(changed.values()), ["status", "confirmed_at", "requested_at", "unsubscribed_at"])
+        update_rows(Subscription, list(changed.values()),
+                    ["status", "confirmed_at", "requested_at", "unsubscribed_at"])
         ConsentRecord.objects.bulk_create(records)
         sent = confirmation_mails_send(
             [(sub, p["address"], p.get("language") or None) for sub, p in to_mail])
