@@ -85,8 +85,9 @@ def envelope(session: smtplib.SMTP, mail_from: str, rcpt: str,
     together: one round trip instead of three or four, for client and server alike.
 
     ``before_data`` runs once the commands are on their way, before any message data:
-    work that overlaps the server's answers. Should it raise, the session is left
-    mid-transaction and must be closed (nothing was sent).
+    work that overlaps the server's answers. It may return a function that finishes
+    that work, called once the answers are in (whatever they are). Should either
+    raise, the session is left mid-transaction and must be closed (nothing was sent).
     """
     # The addresses are ours and already plain: skip smtplib's slow quoteaddr().
     commands = [(f"MAIL FROM:<{mail_from}>", (250,)), (f"RCPT TO:<{rcpt}>", (250, 251)),
@@ -96,12 +97,16 @@ def envelope(session: smtplib.SMTP, mail_from: str, rcpt: str,
     session.pw_used = True
     if "pipelining" in session.esmtp_features:
         session.send("".join(f"{command}\r\n" for command, _ in commands))
-        if before_data is not None:
-            before_data()
-        answers = [session.getreply() for _ in commands]
+        finish = before_data() if before_data is not None else None
+        try:
+            answers = [session.getreply() for _ in commands]
+        finally:
+            if callable(finish):
+                finish()
     else:
-        if before_data is not None:
-            before_data()
+        finish = before_data() if before_data is not None else None
+        if callable(finish):
+            finish()
         answers = []
         for command, ok in commands:
             session.send(f"{command}\r\n")

@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from email.utils import make_msgid, parseaddr
 from functools import lru_cache
@@ -259,7 +259,7 @@ class _Batch:
                     # any data goes out.
                     code, text = smtp_transaction(
                         session, mail_from, email.to, payload,
-                        before_data=lambda key=marker: redis.set(key, "1", ex=IN_FLIGHT_TTL_S))
+                        before_data=lambda key=marker: _mark_in_flight(redis, key))
                 except RedisError as exc:
                     _drop_session(relay, broken=True)  # mid-envelope; no data went out
                     raise _RedisDown(exc, emails[index:]) from exc
@@ -313,6 +313,29 @@ class _RedisDown(Exception):
     def __init__(self, error: Exception, unsent: list[TransactionalEmail]):
         super().__init__(str(error))
         self.unsent = unsent
+
+
+def _mark_in_flight(redis, key: str) -> Callable[[], None]:
+    """SET the marker now, read Redis's answer later (the returned function): the two
+    round trips, to Redis and to the relay, overlap."""
+    pool = redis.connection_pool
+    conn = pool.get_connection()
+    try:
+        conn.send_command("SET", key, "1", "EX", IN_FLIGHT_TTL_S)
+    except BaseException:
+        pool.release(conn)
+        raise
+
+    def answered() -> None:
+        try:
+            conn.read_response()  # an error answer raises (a RedisError)
+        except BaseException:
+            conn.disconnect()  # its answer may still be on the way: not to be reused
+            raise
+        finally:
+            pool.release(conn)
+
+    return answered
 
 
 class _RelayBusy(Exception):
