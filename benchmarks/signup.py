@@ -286,6 +286,10 @@ def main() -> None:
             raise SystemExit(f"inconsistent: {signups} signups answered, {bad} bad answers, "
                              f"stored (subscriptions, records, mails) = {stored()}, "
                              f"{sent} sent, {delivered} at the sink")
+        from django.db.models import Max, Min
+
+        span = TransactionalEmail.objects.filter(purpose="confirmation").aggregate(
+            first=Min("created_at"), recorded=Max("created_at"), sent=Max("sent_at"))
         bare_rps = statistics.median(r["rps"] for r in results["bare"])
         signup_rps = statistics.median(r["rps"] for r in results["signup"])
         bench.report(
@@ -299,6 +303,10 @@ def main() -> None:
             smtplib_baseline_msgs_per_s=round(statistics.mean(baselines), 1),
             confirmations_ratio=round(signups / confirm_s / statistics.mean(baselines), 3),
             duplicates=duplicates,
+            # Where the time went: the drain recording mails, the last one sent after it.
+            drain_recorded_s=round((span["recorded"] - span["first"]).total_seconds(), 2),
+            last_sent_after_recorded_s=round((span["sent"] - span["recorded"]).total_seconds(),
+                                             2),
         )
 
 

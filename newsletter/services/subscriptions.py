@@ -24,7 +24,7 @@ from django.utils import timezone, translation
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 
-from config.database import update_rows
+from config.database import insert_rows, update_rows
 from config.redis import get_redis
 from deliverability.suppression import is_suppressed, suppress, suppressed_among
 from newsletter import conf, links, mx, ratelimit
@@ -284,14 +284,14 @@ def _signups_store(payloads: list[dict], outcomes: Counter) -> None:
         first_name: dict[str, str] = {}
         for p in live:
             first_name.setdefault(p["address"], p["name"])
-        Subscriber.objects.bulk_create(
-            [Subscriber(email=a, name=n) for a, n in first_name.items()], ignore_conflicts=True)
+        insert_rows(Subscriber, [Subscriber(email=a, name=n) for a, n in first_name.items()],
+                    ignore_conflicts=True)
         subscriber_ids = dict(Subscriber.objects.filter(email__in=list(first_name))
                               .values_list("email", "id"))
         pairs = {(subscriber_ids[p["address"]], p["list_id"]) for p in live}
-        Subscription.objects.bulk_create(
-            [Subscription(subscriber_id=s, mailing_list_id=m) for s, m in pairs],
-            ignore_conflicts=True)
+        insert_rows(Subscription,
+                    [Subscription(subscriber_id=s, mailing_list_id=m) for s, m in pairs],
+                    ignore_conflicts=True)
         subs = {(s.subscriber_id, s.mailing_list_id): s for s in Subscription.objects.filter(
             subscriber_id__in={s for s, _ in pairs}, mailing_list_id__in=lists)}
         changed: dict[int, Subscription] = {}
@@ -327,7 +327,7 @@ def _signups_store(payloads: list[dict], outcomes: Counter) -> None:
                 consent_text=consent_text(p), detail="single opt-in" if single else ""))
         update_rows(Subscription, list(changed.values()),
                     ["status", "confirmed_at", "requested_at", "unsubscribed_at"])
-        ConsentRecord.objects.bulk_create(records)
+        insert_rows(ConsentRecord, records)
         sent = confirmation_mails_send(
             [(sub, p["address"], p.get("language") or None) for sub, p in to_mail])
         outcomes.update(SignupOutcome.REQUESTED if ok else SignupOutcome.MAIL_LIMITED
