@@ -220,8 +220,9 @@ class _Batch:
                 return
             try:
                 pending, error = self.send_over(relay, pending)
-            except _RelayBusy:
+            except _RelayBusy as full:
                 busy = True  # every connection it allows is open elsewhere: the next relay
+                pending = full.unsent
                 continue
             except _RedisDown as down:
                 for email in down.unsent:  # nothing went out: not an attempt
@@ -238,7 +239,8 @@ class _Batch:
     def send_over(self, relay, emails: list[TransactionalEmail]
                   ) -> tuple[list[TransactionalEmail], str]:
         """Send ``emails`` in order over this relay's session; returns those that did
-        not go out (the relay failed before their data) and why."""
+        not go out (the relay failed before their data) and why. Raises _RelayBusy
+        (with the rest) when it has no connection to spare."""
         redis = get_redis()
         for index, email in enumerate(emails):
             if time.monotonic() > self.deadline:
@@ -250,6 +252,9 @@ class _Batch:
             for fresh in (False, True):
                 try:
                     session = _session(relay)
+                except _RelayBusy as full:
+                    full.unsent = emails[index:]
+                    raise
                 except (RelayUnavailable, RedisError) as exc:
                     logger.warning("relay unavailable: %s", exc)
                     return emails[index:], str(exc)
@@ -339,7 +344,10 @@ def _mark_in_flight(redis, key: str) -> Callable[[], None]:
 
 
 class _RelayBusy(Exception):
-    """The relay's max_connections sessions are all open (counted across workers)."""
+    """The relay's max_connections sessions are all open (counted across workers);
+    ``unsent``: the mails of the batch that are left."""
+
+    unsent: list[TransactionalEmail]
 
 
 class _Sessions(threading.local):

@@ -144,3 +144,25 @@ def test_redis_down_mid_batch_defers_the_rest_without_counting_an_attempt(
     second = TransactionalEmail.objects.get(id=ids[1])
     assert second.attempts == 0 and "redis unavailable" in second.last_reply
     assert [rcpts for _, rcpts, _ in tx_relay.messages] == [["a@example.org"]]
+
+
+def test_a_relay_that_runs_out_of_connections_mid_batch_hands_only_the_rest_on(
+        tx_relay, relay_factory, tasks, monkeypatch):
+    second = relay_factory()
+    RelayRow.objects.create(pool=RelayPool.objects.get(name="tx"), name="second",
+                            host="127.0.0.1", port=second.port, tls_mode="none", priority=200)
+    real_session = transactional._session
+    opened = []
+
+    def first_relay_full_after_one(relay):
+        opened.append(relay.name)
+        if relay.name == "tx-relay" and opened.count("tx-relay") > 1:
+            raise transactional._RelayBusy(relay.label)
+        return real_session(relay)
+
+    monkeypatch.setattr(transactional, "_session", first_relay_full_after_one)
+    ids = _record(["a@example.org", "b@example.org", "c@example.org"])
+    assert transactional_emails_deliver(ids) == {T.SENT: 3}
+    assert [rcpts for _, rcpts, _ in tx_relay.messages] == [["a@example.org"]]
+    assert [rcpts for _, rcpts, _ in second.messages] == [["b@example.org"],
+                                                          ["c@example.org"]]
