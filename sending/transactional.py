@@ -191,7 +191,8 @@ def _deliver_batch(emails: list[TransactionalEmail]) -> None:
     markers of the rows that have one.
 
     Called once per claimed batch: a check of whether a mail is still wanted belongs
-    at its start, before anything goes out.
+    at its start, before anything goes out; a row it gives a final state is written
+    with the batch and not sent.
     """
     batch = _Batch(emails)
     try:
@@ -212,7 +213,7 @@ class _Batch:
         self.deadline = time.monotonic() + CLAIM_LEASE.total_seconds() / 2
 
     def send(self) -> None:
-        pending = list(self.emails)
+        pending = [email for email in self.emails if email.state == T.SENDING]
         last_error = "no relay configured"
         busy = False
         for relay in relays_for(RelayPool.Purpose.TRANSACTIONAL):

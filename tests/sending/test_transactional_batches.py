@@ -166,3 +166,20 @@ def test_a_relay_that_runs_out_of_connections_mid_batch_hands_only_the_rest_on(
     assert [rcpts for _, rcpts, _ in tx_relay.messages] == [["a@example.org"]]
     assert [rcpts for _, rcpts, _ in second.messages] == [["b@example.org"],
                                                           ["c@example.org"]]
+
+
+def test_a_row_given_a_final_state_before_the_batch_goes_out_is_written_not_sent(
+        tx_relay, tasks, monkeypatch):
+    """The place for a per-batch check (is the mail still wanted?): the batch's start."""
+    real_init = transactional._Batch.__init__
+
+    def drop_the_second(self, emails):
+        real_init(self, emails)
+        emails[1].state, emails[1].last_reply = T.FAILED, "no longer wanted"
+
+    monkeypatch.setattr(transactional._Batch, "__init__", drop_the_second)
+    ids = _record(["a@example.org", "b@example.org", "c@example.org"])
+    assert transactional_emails_deliver(ids) == {T.SENT: 2, T.FAILED: 1}
+    assert TransactionalEmail.objects.get(id=ids[1]).last_reply == "no longer wanted"
+    assert [rcpts for _, rcpts, _ in tx_relay.messages] == [["a@example.org"],
+                                                            ["c@example.org"]]
