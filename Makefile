@@ -34,5 +34,16 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The browser tests need a Chromium (tests/chromium.py says which); without one, install one.
 test: lint
+	@$(PY) -m tests.chromium >/dev/null 2>&1; found=$$?; \
+	if [ $$found = 1 ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: no Chromium found for the browser tests; installing Debian's (apt-get install chromium)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  else \
+	    echo "make: no Chromium found for the browser tests; installing Playwright's (playwright install chromium)"; \
+	    $(PY) -m playwright install chromium >/dev/null; \
+	  fi; \
+	elif [ $$found != 0 ]; then $(PY) -m tests.chromium >/dev/null; exit 1; fi
 	$(PY) -m pytest $(PYTEST_ARGS)

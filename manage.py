@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Django's command-line utility, with configuration errors shown as one line."""
+"""Django's command-line utility; configuration errors and an unmigrated database are one line."""
 
 import os
 import sys
@@ -8,6 +8,7 @@ import sys
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.core.management import execute_from_command_line
+    from django.db import DatabaseError
 
     from config.env import ConfigError
 
@@ -16,6 +17,15 @@ def main() -> None:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except DatabaseError as exc:
+        from config.database import not_migrated
+
+        line = not_migrated(exc)
+        if line is None:
+            raise
+        command = sys.argv[1] if len(sys.argv) > 1 else "manage.py"
+        print(f"{command}: {line}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -67,12 +67,16 @@ return 0
 _scripts: dict = {}
 
 
-def _run(name: str, source: str, keys: list[str], args: list) -> int:
+def _script(name: str, source: str):
     client = get_redis()
     script = _scripts.get(name)
     if script is None or script.registered_client is not client:
         script = _scripts[name] = client.register_script(source)
-    return int(script(keys=keys, args=args))
+    return script
+
+
+def _run(name: str, source: str, keys: list[str], args: list) -> int:
+    return int(_script(name, source)(keys=keys, args=args))
 
 
 def _keys(address: str) -> list[str]:
@@ -87,6 +91,20 @@ def confirmation_slot_take(address: str, subscription_id: int) -> bool:
                [now, SLOT_SECONDS * 1000, conf.CONFIRMATION_MAILS_PER_ADDRESS,
                 str(subscription_id), f"{subscription_id}:{uuid.uuid4().hex}"])
     return due == 0
+
+
+def confirmation_slots_take(items: list[tuple[str, int]]) -> list[bool]:
+    """``confirmation_slot_take`` for many (address, subscription id) in one round trip."""
+    if not items:
+        return []
+    script = _script("take", _TAKE)
+    pipe = script.registered_client.pipeline(transaction=False)
+    now = int(time.time() * 1000)
+    for address, subscription_id in items:
+        script(keys=_keys(address), client=pipe,
+               args=[now, SLOT_SECONDS * 1000, conf.CONFIRMATION_MAILS_PER_ADDRESS,
+                     str(subscription_id), f"{subscription_id}:{uuid.uuid4().hex}"])
+    return [int(due) == 0 for due in pipe.execute()]
 
 
 def confirmation_clicked(address: str, subscription_id: int) -> None:

@@ -24,6 +24,12 @@ def confirm_url(subscription_id: int) -> str:
     return absolute(reverse("newsletter:confirm", args=[tokens.confirm_token(subscription_id)]))
 
 
+def confirm_urls(subscription_ids: list[int]) -> dict[int, str]:
+    """``confirm_url`` for many subscriptions, the URL pattern resolved once."""
+    at = _url_with_slot("newsletter:confirm")
+    return {i: at.replace(_SLOT, tokens.confirm_token(i)) for i in subscription_ids}
+
+
 def unsubscribe_url(subscription_id: int) -> str:
     return absolute(reverse("newsletter:unsubscribe",
                             args=[tokens.unsubscribe_token(subscription_id)]))

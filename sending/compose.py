@@ -159,3 +159,30 @@ class Composer:
         html, html_cte = _body(self.html.render(context))
         return b"".join((head, self._text_head[text_cte], text, self._html_head[html_cte],
                          html, self._tail))
+
+
+def compose_literal(*, from_email: str, to: str, subject: str, text: str, html: str = "",
+                    message_id: str, headers: dict[str, str] | None = None) -> bytes:
+    """One message from literal parts, not templates (transactional mail): the same MIME
+    as ``Composer`` makes, without building an ``EmailMessage`` (about 1 ms less)."""
+    lines = [f"From: {_address_header(from_email)}", f"To: {_address_header(to)}",
+             f"Subject: {_header_value(subject)}", f"Date: {_date()}",
+             f"Message-ID: {message_id}"]
+    lines += [f"{name}: {_header_value(value)}" for name, value in (headers or {}).items()]
+    lines.append("MIME-Version: 1.0")
+    body, cte = _body(text)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    if not html:
+        lines += ["Content-Type: text/plain; charset=utf-8", f"Content-Transfer-Encoding: {cte}"]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
+    boundary = f"=_pw_{secrets.token_hex(12)}"
+    lines.append(f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"')
+    html_body, html_cte = _body(html)
+    return b"".join((
+        ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"),
+        f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Transfer-Encoding: {cte}\r\n\r\n".encode(), body,
+        f"--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\n"
+        f"Content-Transfer-Encoding: {html_cte}\r\n\r\n".encode(), html_body,
+        f"\r\n--{boundary}--\r\n".encode()))

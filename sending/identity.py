@@ -1,4 +1,8 @@
-"""Our sending identity for deliverability's header analyser and pre-flight checks."""
+"""Our sending identity for deliverability's header analyser and pre-flight checks.
+
+Before ``make migrate`` it is the configuration's alone (the default relay and
+From domain), so explaining headers needs no database.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.conf import settings
 
+from config.database import tables_ready
 from deliverability.preflight import DomainTarget, RelayTarget
 from deliverability.received import OurIdentity
 from sending import conf
@@ -30,7 +35,7 @@ def _public_ip(host: str) -> str | None:
 
 def relay_targets() -> list[RelayTarget]:
     targets = []
-    relays = list(Relay.objects.filter(enabled=True))
+    relays = list(Relay.objects.filter(enabled=True)) if tables_ready(Relay) else []
     configs = [(r.host, r.port, r.helo_name, r.source_address) for r in relays] or [
         (c.host, c.port, c.helo_name, None) for c in [parse_relay_url(settings.DEFAULT_RELAY_URL)]]
     for host, port, helo, source in configs:
@@ -72,7 +77,9 @@ def _records(key_dir: Path) -> dict[bytes, bytes]:
 
 def from_domains() -> list[str]:
     domains = {settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].lower()}
-    for from_email in Mailing.objects.order_by("-id").values_list("from_email", flat=True)[:200]:
+    recent = (Mailing.objects.order_by("-id").values_list("from_email", flat=True)[:200]
+              if tables_ready(Mailing) else [])
+    for from_email in recent:
         address = from_email.rpartition("<")[2].rstrip(">").strip()
         if "@" in address:
             domains.add(address.rpartition("@")[2].lower())

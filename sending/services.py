@@ -53,7 +53,10 @@ from sending.recipients import recipient_contexts, subscriptions_stopped
 from sending.relays import RelayConfig, relays_for_pool
 from sending.render import compile_template
 from sending.slots import Slot, give_back_quietly, relay_key, relay_slots
+from sending.smtp import MaybeSent as _MaybeSent
+from sending.smtp import NotSent as _NotSent
 from sending.smtp import RelayUnavailable, close_quietly, open_session
+from sending.smtp import smtp_transaction as _transaction
 from sending.throttle import Bucket, Journal, journal_keys, read_journal
 
 logger = logging.getLogger(__name__)
@@ -429,14 +432,6 @@ def _cursor(pg: bool):
 
 
 # --------------------------------------------------------------------------- the engine
-class _NotSent(Exception):
-    """The session failed before the message data went out: surely not sent."""
-
-
-class _MaybeSent(Exception):
-    """The session failed after the data went out, before the answer: possibly sent."""
-
-
 class _AllRelaysDown(Exception):
     pass
 
@@ -551,71 +546,6 @@ def breaker_pool(pool: str, relay: RelayConfig) -> str:
     return f"{pool}@{relay.source_address}" if relay.source_address else pool
 
 
-
-
-def _quote_periods(data: bytes) -> bytes:
-    data = data.replace(b"\r\n.", b"\r\n..")
-    return b"." + data if data.startswith(b".") else data
-
-
-def _envelope(session: smtplib.SMTP, mail_from: str, rcpt: str) -> tuple[int, str] | None:
-    """[RSET,] MAIL, RCPT and DATA; None once the server waits for the data, else the
-    refusal.
-
-    A reused session starts each message with RSET, so nothing of the previous
-    transaction can carry over (and a session the server dropped shows before any
-    data goes out). With PIPELINING (RFC 2920, offered by Postfix, Exim and the big
-    providers) the commands go out in one write and their answers come back
-    together: one round trip instead of three or four, for client and server alike.
-    """
-    # The addresses are ours and already plain: skip smtplib's slow quoteaddr().
-    commands = [(f"MAIL FROM:<{mail_from}>", (250,)), (f"RCPT TO:<{rcpt}>", (250, 251)),
-                ("DATA", (354,))]
-    if getattr(session, "pw_used", False):
-        commands.insert(0, ("RSET", (250,)))
-    session.pw_used = True
-    if "pipelining" in session.esmtp_features:
-        session.send("".join(f"{command}\r\n" for command, _ in commands))
-        answers = [session.getreply() for _ in commands]
-    else:
-        answers = []
-        for command, ok in commands:
-            session.send(f"{command}\r\n")
-            answers.append(session.getreply())
-            if answers[-1][0] not in ok:
-                break
-    if commands[0][0] == "RSET" and answers[0][0] != 250:
-        raise smtplib.SMTPResponseException(*answers[0])  # a session not to trust
-    refusal = next(((code, reply) for (code, reply), (_, ok)
-                    in zip(answers, commands, strict=False) if code not in ok), None)
-    if refusal is None:
-        return None
-    if answers[-1][0] == 354:
-        # Some servers open DATA without a recipient: end it empty, send nothing.
-        session.send(".\r\n")
-        session.getreply()
-    session.rset()
-    return refusal[0], refusal[1].decode("utf-8", "replace")
-
-
-def _transaction(session: smtplib.SMTP, mail_from: str, rcpt: str,
-                 data: bytes) -> tuple[int, str]:
-    """One SMTP transaction; raises _NotSent or _MaybeSent when the session breaks."""
-    try:
-        refused = _envelope(session, mail_from, rcpt)
-    except (OSError, smtplib.SMTPException) as error:
-        raise _NotSent(str(error)) from error
-    if refused is not None:
-        return refused
-    try:
-        payload = _quote_periods(data)
-        if not payload.endswith(b"\r\n"):
-            payload += b"\r\n"
-        session.send(payload + b".\r\n")
-        code, reply = session.getreply()
-    except (OSError, smtplib.SMTPException) as error:
-        raise _MaybeSent(str(error)) from error
-    return code, reply.decode("utf-8", "replace")
 
 
 def _provider_rate(nominal: float, factor: float | None) -> float:

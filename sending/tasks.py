@@ -5,7 +5,16 @@ from celery.signals import worker_process_shutdown, worker_shutdown
 
 
 @shared_task(queue="transactional", ignore_result=True, acks_late=True)
+def transactional_deliver_batch(email_ids: list[int]) -> dict:
+    """Safe to run twice: the service only sends rows it can claim."""
+    from sending.transactional import transactional_emails_deliver
+
+    return transactional_emails_deliver(email_ids)
+
+
+@shared_task(queue="transactional", ignore_result=True, acks_late=True)
 def transactional_deliver(email_id: int) -> str:
+    """One mail (tasks queued before batches existed)."""
     from sending.transactional import transactional_email_deliver
 
     return transactional_email_deliver(email_id)
@@ -13,12 +22,15 @@ def transactional_deliver(email_id: int) -> str:
 
 @shared_task(queue="maintenance", ignore_result=True)
 def transactional_retry_due() -> int:
-    from sending.transactional import transactional_email_due_ids, transactional_email_reap
+    from sending.transactional import (
+        enqueue_batches,
+        transactional_email_due_ids,
+        transactional_email_reap,
+    )
 
     transactional_email_reap()
     ids = transactional_email_due_ids()
-    for email_id in ids:
-        transactional_deliver.delay(email_id)
+    enqueue_batches(ids)
     return len(ids)
 
 

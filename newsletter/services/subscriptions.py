@@ -21,8 +21,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 
+from config.database import insert_rows, update_rows
 from config.redis import get_redis
 from deliverability.suppression import is_suppressed, suppressed_among
 from newsletter import conf, confirm_budget, links, mx, ratelimit
@@ -43,7 +45,7 @@ from newsletter.services.consent import (
 )
 from newsletter.services.consent import client_ip as consent_client_ip
 from newsletter.validation import address_clean, name_clean
-from sending.transactional import transactional_email_send
+from sending.transactional import transactional_emails_send
 
 logger = logging.getLogger(__name__)
 
@@ -300,14 +302,14 @@ def _signups_store(payloads: list[dict], outcomes: Counter) -> None:
         first_name: dict[str, str] = {}
         for p in live:
             first_name.setdefault(p["address"], p["name"])
-        Subscriber.objects.bulk_create(
-            [Subscriber(email=a, name=n) for a, n in first_name.items()], ignore_conflicts=True)
+        insert_rows(Subscriber, [Subscriber(email=a, name=n) for a, n in first_name.items()],
+                    ignore_conflicts=True)
         subscriber_ids = dict(Subscriber.objects.filter(email__in=list(first_name))
                               .values_list("email", "id"))
         pairs = {(subscriber_ids[p["address"]], p["list_id"]) for p in live}
-        Subscription.objects.bulk_create(
-            [Subscription(subscriber_id=s, mailing_list_id=m) for s, m in pairs],
-            ignore_conflicts=True)
+        insert_rows(Subscription,
+                    [Subscription(subscriber_id=s, mailing_list_id=m) for s, m in pairs],
+                    ignore_conflicts=True)
         subs = {(s.subscriber_id, s.mailing_list_id): s for s in Subscription.objects.filter(
             subscriber_id__in={s for s, _ in pairs}, mailing_list_id__in=lists)}
         changed: dict[int, Subscription] = {}
@@ -341,13 +343,13 @@ def _signups_store(payloads: list[dict], outcomes: Counter) -> None:
                 ip=consent_client_ip(p.get("ip")),
                 user_agent=user_agent_clean(p.get("user_agent")),
                 consent_text=consent_text(p), detail="single opt-in" if single else ""))
-        Subscription.objects.bulk_update(
-            list(changed.values()), ["status", "confirmed_at", "requested_at", "unsubscribed_at"])
-        ConsentRecord.objects.bulk_create(records)
-        for sub, p in to_mail:
-            with translation.override(p.get("language") or None):
-                sent = confirmation_mail_send(sub, address=p["address"])
-            outcomes[SignupOutcome.REQUESTED if sent else SignupOutcome.MAIL_LIMITED] += 1
+        update_rows(Subscription, list(changed.values()),
+                    ["status", "confirmed_at", "requested_at", "unsubscribed_at"])
+        insert_rows(ConsentRecord, records)
+        sent = confirmation_mails_send(
+            [(sub, p["address"], p.get("language") or None) for sub, p in to_mail])
+        outcomes.update(SignupOutcome.REQUESTED if ok else SignupOutcome.MAIL_LIMITED
+                        for ok in sent)
 
 
 def signups_requeue_stale(*, older_than_s: int = STALE_AFTER_S) -> int:
@@ -443,30 +445,63 @@ def confirmation_mail_send(subscription: Subscription, *, address: str | None = 
     (``newsletter.confirm_budget``). The mail holds the list's name (operator
     text) and the link, never anything the signer typed.
     """
-    mailing_list = subscription.mailing_list
     address = address or subscription.subscriber.email
-    if not confirm_budget.confirmation_slot_take(address, subscription.id):
-        logger.info("newsletter.confirmation.waiting",
-                    extra={"subscription_id": subscription.id})
-        return False
-    context = {
-        "list_name": _plain(mailing_list.name),
-        "confirm_url": links.confirm_url(subscription.id),
-        "valid_days": conf.CONFIRM_LINK_MAX_AGE_DAYS,
-        "site_url": settings.SITE_URL,
-    }
-    subject = _plain(render_to_string("newsletter/email/confirm_subject.txt", context))
-    from_email = mailing_list.from_email or settings.DEFAULT_FROM_EMAIL
-    if mailing_list.from_name:
-        from_email = formataddr((_plain(mailing_list.from_name), from_email))
-    headers = {"Reply-To": mailing_list.reply_to} if mailing_list.reply_to else {}
-    transactional_email_send(
-        to=address, subject=subject,
-        body_text=render_to_string("newsletter/email/confirm.txt", context),
-        body_html=render_to_string("newsletter/email/confirm.html", context),
-        from_email=from_email, headers=headers, purpose="confirmation",
-    )
-    return True
+    return confirmation_mails_send([(subscription, address, translation.get_language())])[0]
+
+
+def confirmation_mails_send(items: list[tuple[Subscription, str, str | None]]) -> list[bool]:
+    """``confirmation_mail_send`` for many (subscription, address, language) at once:
+    the budgets in one Redis round trip, the templates rendered once per list and
+    language, the mails recorded in one statement. True for each mail queued (False:
+    it waits for a free slot of its address, ``newsletter.confirm_budget``)."""
+    refused = [not taken for taken in confirm_budget.confirmation_slots_take(
+        [(address, sub.id) for sub, address, _ in items])]
+    urls = links.confirm_urls([sub.id for (sub, _, _), no in zip(items, refused, strict=True)
+                               if not no])
+    mails = []
+    templates: dict[tuple[int, str | None], _ConfirmationTemplate] = {}
+    for (sub, address, language), limited in zip(items, refused, strict=True):
+        if limited:
+            logger.info("newsletter.confirmation.waiting", extra={"subscription_id": sub.id})
+            continue
+        key = (sub.mailing_list_id, language)
+        if key not in templates:
+            with translation.override(language):
+                templates[key] = _ConfirmationTemplate(sub.mailing_list)
+        mails.append(templates[key].mail(address, urls[sub.id]))
+    if mails:
+        transactional_emails_send(mails)
+    return [not limited for limited in refused]
+
+
+class _ConfirmationTemplate:
+    """A list's confirmation mail, rendered once (in the active language) with a slot
+    where each mail's link goes: escaped for HTML as the template would, plain in text."""
+
+    def __init__(self, mailing_list: MailingList):
+        self.slot = f"pwlink{uuid.uuid4().hex}"  # letters and digits: no escaping changes it
+        context = {
+            "list_name": _plain(mailing_list.name),
+            "confirm_url": self.slot,
+            "valid_days": conf.CONFIRM_LINK_MAX_AGE_DAYS,
+            "site_url": settings.SITE_URL,
+        }
+        self.subject = _plain(render_to_string("newsletter/email/confirm_subject.txt", context))
+        self.text = render_to_string("newsletter/email/confirm.txt", context)
+        self.html = render_to_string("newsletter/email/confirm.html", context)
+        from_email = mailing_list.from_email or settings.DEFAULT_FROM_EMAIL
+        if mailing_list.from_name:
+            from_email = formataddr((_plain(mailing_list.from_name), from_email))
+        self.from_email = from_email
+        self.headers = {"Reply-To": mailing_list.reply_to} if mailing_list.reply_to else {}
+
+    def mail(self, address: str, url: str) -> dict:
+        """The keyword arguments of ``transactional_email_send`` for one mail."""
+        return {"to": address, "subject": self.subject.replace(self.slot, url),
+                "body_text": self.text.replace(self.slot, url),
+                "body_html": self.html.replace(self.slot, escape(url)),
+                "from_email": self.from_email, "headers": self.headers,
+                "purpose": "confirmation"}
 
 
 # --- confirm / unsubscribe -----------------------------------------------------

@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from newsletter.models import MailingList
+from newsletter.services.subscriptions import Client, SignupOutcome, subscription_request
 from sending.models import Delivery, RelayPool
 from sending.services import deliveries_dispatch
 from sending.sink import sink_messages
@@ -42,3 +44,15 @@ def test_confirmation_arrives_within_5s_behind_100k_bulk_deliveries(
     assert elapsed < 5
     queued = Delivery.objects.filter(mailing=mailing, state=Delivery.State.QUEUED).count()
     assert queued > 90_000  # the backlog was still there
+
+    # A signup's confirmation, the whole way: the signup queue, the drain (which records
+    # its mail in a batch) and a batch task, all on the transactional queue.
+    mailing_list = MailingList.objects.create(name="Shop News", slug="shop-news")
+    started = time.monotonic()
+    assert subscription_request(mailing_list=mailing_list, email="reader@example.org",
+                                client=Client(ip="192.0.2.10")) == SignupOutcome.QUEUED
+    wait_until(lambda: any(m.rcpt_to == "reader@example.org"
+                           for m in sink_messages(smtp_sink.directory)),
+               timeout=5, interval=0.02)
+    assert time.monotonic() - started < 5
+    assert Delivery.objects.filter(mailing=mailing, state=Delivery.State.QUEUED).count() > 80_000
