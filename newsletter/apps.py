@@ -10,11 +10,13 @@ class NewsletterConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         from deliverability.signals import address_suppressed, complaint_received
-        from newsletter import links, receivers, selectors
-        from newsletter.models import MailingList
+        from newsletter import links, receivers, selectors, tracking
+        from newsletter.models import MailingList, Subscription
         from sending.recipients import register_recipient_context_provider
 
-        register_recipient_context_provider(links.recipient_contexts)
+        register_recipient_context_provider(tracking.with_tracking(links.recipient_contexts))
+        post_delete.connect(tracking.on_subscription_deleted, sender=Subscription,
+                            dispatch_uid="newsletter.tracking.forget")
         complaint_received.connect(receivers.on_complaint_received,
                                    dispatch_uid="newsletter.complaint")
         address_suppressed.connect(receivers.on_address_suppressed,

@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from newsletter import views
+from newsletter import archive, tracking_views, views
 
 app_name = "newsletter"
 
@@ -18,4 +18,8 @@ urlpatterns = [
     path("p/<str:token>/", views.preferences, name="preferences"),
     path("p/<str:token>/export/", views.preferences_export, name="preferences-export"),
     path("p/<str:token>/erase/", views.erase, name="erase"),
+    # Click and open tracking (newsletter.tracking), the public archive (newsletter.archive).
+    path("c/<path:token>/", tracking_views.click, name="click"),
+    path("o/<str:token>/", tracking_views.pixel, name="open"),
+    *archive.urlpatterns,
 ]

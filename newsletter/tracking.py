@@ -1,0 +1,554 @@
+"""Click and open tracking: signed links, rewriting at start, hits in Redis, the drain.
+
+How a click travels:
+
+1. ``tracking_prepare`` runs when a campaign starts (``campaign_start``). Each
+   distinct ``http(s)`` link of the HTML and text parts becomes a
+   ``TrackedLink`` and its ``href`` the personalisation tag
+   ``{{ track.c<campaign>-<index> }}``; a pixel ``{{ track.o<campaign> }}`` is
+   added when opens are tracked. Unsubscribe, one-click and preference links
+   are tags (``{{ unsubscribe_url }}``...) or our own ``/u/``, ``/p/`` URLs and
+   are never touched.
+2. Each recipient's context carries a ``TrackLinks`` (``with_tracking``) that
+   signs ``campaign.index.subscription`` on demand (``django.core.signing``
+   with its own salt, so ``SECRET_KEY_FALLBACKS`` keep old mails working).
+3. ``/c/<token>/`` checks the signature, finds the target among the
+   campaign's ``TrackedLink`` rows (cached per process), pushes one line to a
+   Redis list and redirects. Nothing else happens in the request: no
+   database write, no classification. A forged or altered token, or one
+   naming no stored link, gets an error page and never a redirect.
+4. ``tracking_drain`` (beat, every few seconds) moves hits from Redis to the
+   database: judges each one human or machine (``tracking_rules``, the time
+   since our relay accepted the message, and bursts: a scanner opens every
+   link at once), adds them to ``TrackingCount`` and the unique HyperLogLogs,
+   and, for campaigns in linked mode only, writes ``TrackingEvent`` rows with
+   the subscription id. A batch is staged in Redis under a digest and the
+   digest is written with its counts, so a crashed drain never counts twice.
+5. ``tracking_events_expire`` (beat, hourly) deletes linked events past the
+   retention period; counts stay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html as html_lib
+import json
+import logging
+import re
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from config.redis import get_redis
+from newsletter import conf
+from newsletter.campaign_render import Parts
+from newsletter.tracking_models import (  # noqa: F401 - OPEN_INDEX is used by the views
+    OPEN_INDEX,
+    TrackedLink,
+    TrackingBatch,
+    TrackingCount,
+    TrackingEvent,
+    TrackingUnique,
+)
+from newsletter.tracking_rules import rules
+
+logger = logging.getLogger(__name__)
+
+CLICK_SALT = "newsletter.tracking.click"
+OPEN_SALT = "newsletter.tracking.open"
+HITS_KEY = "newsletter:tracking:hits"
+STAGED_KEY = "newsletter:tracking:staged"
+LOCK_KEY = "newsletter:tracking:drain"
+UNIQUE_KEY = "newsletter:tracking:unique:{kind}:{campaign}:{provider}"
+UNIQUE_TTL_S = 400 * 86400
+DRAIN_BATCH = 10_000
+SETTLE_S = 3.0       # a recipient's hits wait this long after the last one (bursts are whole)
+SETTLE_MAX_S = 60.0  # ... but never longer than this
+PRIVACY_COUNTS = "counts"
+PRIVACY_LINKED = "linked"
+PIXEL_GIF = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00"
+             b"\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+
+
+class TokenInvalid(Exception):
+    """Forged, altered or malformed tracking token."""
+
+
+# --------------------------------------------------------------------------- tokens
+@lru_cache(maxsize=8)
+def _signer(salt: str, key: str, fallbacks: tuple) -> signing.Signer:
+    return signing.Signer(key=key, salt=salt, fallback_keys=list(fallbacks))
+
+
+def _current_signer(salt: str) -> signing.Signer:
+    return _signer(salt, settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS))
+
+
+def _ids(token: str, salt: str, parts: int) -> tuple[int, ...]:
+    try:
+        value = _current_signer(salt).unsign(token)
+    except signing.BadSignature:
+        raise TokenInvalid("bad signature") from None
+    fields = value.split(".")
+    if len(fields) != parts or not all(f.isdigit() for f in fields):
+        raise TokenInvalid("malformed")
+    return tuple(int(f) for f in fields)
+
+
+def click_token(campaign_id: int, index: int, subscription_id: int) -> str:
+    return _current_signer(CLICK_SALT).sign(f"{campaign_id}.{index}.{subscription_id}")
+
+
+def click_token_read(token: str) -> tuple[int, int, int]:
+    """(campaign id, link index, subscription id), or TokenInvalid."""
+    return _ids(token, CLICK_SALT, 3)
+
+
+def open_token(campaign_id: int, subscription_id: int) -> str:
+    return _current_signer(OPEN_SALT).sign(f"{campaign_id}.{subscription_id}")
+
+
+def open_token_read(token: str) -> tuple[int, int]:
+    return _ids(token, OPEN_SALT, 2)
+
+
+# --------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class CampaignTracking:
+    clicks: bool
+    opens: bool
+    privacy: str
+
+
+def campaign_tracking(campaign) -> CampaignTracking:
+    """The campaign's own choice, else its first list's default (opens: off unless chosen)."""
+    first = campaign.lists.order_by("id").first() if campaign.pk else None
+    clicks = campaign.track_clicks
+    if clicks is None:
+        clicks = bool(first and first.track_clicks)
+    privacy = campaign.tracking_privacy or (first.tracking_privacy if first else "") \
+        or PRIVACY_COUNTS
+    return CampaignTracking(clicks=clicks, opens=bool(campaign.track_opens), privacy=privacy)
+
+
+# --------------------------------------------------------------------------- rewriting
+_TAG = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+_A_TAG = re.compile(r"<a\b[^>]*>", re.IGNORECASE)
+_HREF = re.compile(r"""(\bhref\s*=\s*)(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
+_TEXT_URL = re.compile(r"""https?://[^\s<>"'()\[\]{}]+""", re.IGNORECASE)
+_TRAILING = ".,;:!?"
+_BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+PIXEL_MARK = "data-pw-pixel"
+
+
+def _never_tracked(url: str) -> bool:
+    """Links that must reach us untouched: unsubscribe, one-click, preferences, confirm."""
+    if "{{" in url or not url.lower().startswith(("http://", "https://")):
+        return True
+    site = settings.SITE_URL.rstrip("/")
+    if url.startswith(site + "/"):
+        path = url[len(site):]
+        return path.startswith(("/u/", "/p/", "/confirm/", "/c/", "/o/"))
+    return False
+
+
+class _Links:
+    def __init__(self, campaign_id: int):
+        self.campaign_id = campaign_id
+        self.index: dict[str, int] = {}
+
+    def tag(self, url: str) -> str:
+        number = self.index.setdefault(url, len(self.index))
+        return f"{{{{ track.c{self.campaign_id}-{number} }}}}"
+
+
+def rewrite_links(campaign_id: int, html: str, text: str) -> tuple[str, str, list[str]]:
+    """Both parts with tracked links as tags, and the targets in index order."""
+    links = _Links(campaign_id)
+
+    def anchor(match: re.Match) -> str:
+        tag = match.group(0)
+        if "data-pw-notrack" in tag.lower():
+            return tag
+
+        def href(found: re.Match) -> str:
+            raw = found.group(2) if found.group(2) is not None else found.group(3)
+            url = html_lib.unescape(raw).strip()
+            if _never_tracked(url):
+                return found.group(0)
+            return f'{found.group(1)}"{links.tag(url)}"'
+
+        return _HREF.sub(href, tag, count=1)
+
+    new_html = _outside_tags(html, lambda chunk: _A_TAG.sub(anchor, chunk)) if html else html
+
+    def text_url(match: re.Match) -> str:
+        url = match.group(0)
+        tail = ""
+        while url and url[-1] in _TRAILING:
+            url, tail = url[:-1], url[-1] + tail
+        if _never_tracked(url):
+            return match.group(0)
+        return links.tag(url) + tail
+
+    new_text = _outside_tags(text, lambda chunk: _TEXT_URL.sub(text_url, chunk))
+    return new_html, new_text, list(links.index)
+
+
+def _outside_tags(source: str, change) -> str:
+    """Apply ``change`` to the text between personalisation tags, never inside one.
+
+    An anchor whose href is a tag (``{{ unsubscribe_url }}``) is split here, and
+    the part after the tag holds no href: it stays as it is."""
+    out, position = [], 0
+    for match in _TAG.finditer(source):
+        out.append(change(source[position:match.start()]))
+        out.append(match.group(0))
+        position = match.end()
+    out.append(change(source[position:]))
+    return "".join(out)
+
+
+def add_pixel(campaign_id: int, html: str) -> str:
+    pixel = (f'<img src="{{{{ track.o{campaign_id} }}}}" width="1" height="1" alt="" '
+             f'{PIXEL_MARK} style="display:block;width:1px;height:1px;border:0">')
+    found = list(_BODY_END.finditer(html))
+    if not found:
+        return html + pixel
+    at = found[-1].start()
+    return html[:at] + pixel + html[at:]
+
+
+def tracking_prepare(campaign, parts: Parts) -> Parts:
+    """At start: freeze the campaign's tracking choice and rewrite its parts (in the
+    caller's transaction, so a failed start leaves no links behind)."""
+    choice = campaign_tracking(campaign)
+    type(campaign).objects.filter(pk=campaign.pk).update(
+        track_clicks=choice.clicks, tracking_privacy=choice.privacy)
+    campaign.track_clicks, campaign.tracking_privacy = choice.clicks, choice.privacy
+    html, text = parts.html, parts.text
+    if choice.clicks:
+        html, text, targets = rewrite_links(campaign.id, html, text)
+        TrackedLink.objects.bulk_create(
+            [TrackedLink(campaign_id=campaign.id, index=i, url=url)
+             for i, url in enumerate(targets)], ignore_conflicts=True)
+    if choice.opens and html:
+        html = add_pixel(campaign.id, html)
+    return Parts(html=html, text=text)
+
+
+# --------------------------------------------------------------------------- contexts
+@lru_cache(maxsize=4)
+def _url_patterns(site_url: str) -> tuple[str, str]:
+    return (site_url + reverse("newsletter:click", args=["__t__"]),
+            site_url + reverse("newsletter:open", args=["__t__"]))
+
+
+class TrackLinks(dict):
+    """``{{ track.c12-3 }}`` / ``{{ track.o12 }}`` for one recipient, signed when rendered.
+
+    A dict to the template renderer (which only walks dictionaries); nothing is
+    signed for mails that carry no tracked links."""
+
+    __slots__ = ("subscription_id",)
+
+    def __init__(self, subscription_id: int):
+        super().__init__()
+        self.subscription_id = subscription_id
+
+    def get(self, key, default=None):
+        if not isinstance(key, str) or len(key) < 2:
+            return default
+        click_at, open_at = _url_patterns(settings.SITE_URL)
+        if key[0] == "c":
+            campaign, _, index = key[1:].partition("-")
+            if campaign.isdigit() and index.isdigit():
+                return click_at.replace("__t__", click_token(int(campaign), int(index),
+                                                             self.subscription_id))
+        elif key[0] == "o" and key[1:].isdigit():
+            return open_at.replace("__t__", open_token(int(key[1:]), self.subscription_id))
+        return default
+
+
+def with_tracking(provider):
+    """Wrap the recipient-context provider so each context can sign tracked links."""
+
+    def contexts(subscription_ids: list[int]) -> dict[int, dict]:
+        found = provider(subscription_ids)
+        for subscription_id, context in found.items():
+            context["track"] = TrackLinks(subscription_id)
+        return found
+
+    return contexts
+
+
+# --------------------------------------------------------------------------- the request
+_targets: dict[tuple[int, int], str] = {}
+_TARGETS_MAX = 20_000
+
+
+def link_target(campaign_id: int, index: int) -> str | None:
+    """The stored target of a tracked link (links never change once a campaign started)."""
+    key = (campaign_id, index)
+    url = _targets.get(key)
+    if url is None:
+        url = (TrackedLink.objects.filter(campaign_id=campaign_id, index=index)
+               .values_list("url", flat=True).first())
+        if url is None:
+            return None
+        if len(_targets) >= _TARGETS_MAX:
+            _targets.clear()
+        _targets[key] = url
+    return url
+
+
+def _clean(value: str, limit: int) -> str:
+    return value.replace("\t", " ").replace("\n", " ").replace("\r", " ")[:limit]
+
+
+def hit_record(kind: str, campaign_id: int, index: int, subscription_id: int, *,
+               ip: str | None, user_agent: str) -> None:
+    """One line to Redis; a Redis outage loses the count, never the redirect."""
+    line = (f"{kind}\t{campaign_id}\t{index}\t{subscription_id}\t{time.time():.3f}\t"
+            f"{ip or ''}\t{_clean(user_agent, 400)}")
+    try:
+        get_redis().rpush(HITS_KEY, line)
+    except RedisError as error:
+        logger.warning("tracking.hit_lost", extra={"campaign_id": campaign_id,
+                                                   "error": str(error)})
+
+
+# --------------------------------------------------------------------------- the drain
+@dataclass
+class Hit:
+    kind: str
+    campaign_id: int
+    index: int
+    subscription_id: int
+    at: float
+    ip: str
+    user_agent: str
+    reason: str = ""
+    provider: str = ""
+
+
+def _parse(line: bytes | str) -> Hit | None:
+    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+    fields = text.split("\t")
+    if len(fields) != 7 or fields[0] not in ("open", "click"):
+        return None
+    try:
+        return Hit(fields[0], int(fields[1]), int(fields[2]), int(fields[3]),
+                   float(fields[4]), fields[5], fields[6])
+    except ValueError:
+        return None
+
+
+def _ready(hits: list[tuple[bytes, Hit]], now: float) -> tuple[list, list]:
+    """Split into (ready, wait): a recipient's hits wait until they have settled, so a
+    burst is judged whole."""
+    newest: dict[tuple, float] = {}
+    oldest: dict[tuple, float] = {}
+    for _, hit in hits:
+        key = (hit.campaign_id, hit.subscription_id)
+        newest[key] = max(newest.get(key, 0.0), hit.at)
+        oldest[key] = min(oldest.get(key, hit.at), hit.at)
+    ready, wait = [], []
+    for raw, hit in hits:
+        key = (hit.campaign_id, hit.subscription_id)
+        settled = newest[key] < now - SETTLE_S or oldest[key] < now - SETTLE_MAX_S
+        (ready if settled else wait).append((raw, hit))
+    return ready, wait
+
+
+def tracking_drain(*, now: float | None = None, batch: int = DRAIN_BATCH) -> int:
+    """Beat job: judge and count the hits waiting in Redis. Returns how many were counted."""
+    redis = get_redis()
+    lock = redis.lock(LOCK_KEY, timeout=300, blocking=False)
+    if not lock.acquire():
+        return 0
+    counted = 0
+    try:
+        staged = redis.get(STAGED_KEY)
+        if staged is not None:  # a drain died after staging: apply it (once) first
+            counted += _apply([line.encode() for line in json.loads(staged)])
+            redis.delete(STAGED_KEY)
+        while True:
+            raw = redis.lrange(HITS_KEY, 0, batch - 1)
+            if not raw:
+                break
+            parsed = []
+            for line in raw:
+                hit = _parse(line)
+                if hit is None:
+                    logger.warning("tracking.hit_malformed", extra={"line": line[:200]})
+                else:
+                    parsed.append((line, hit))
+            ready, wait = _ready(parsed, now if now is not None else time.time())
+            pipe = redis.pipeline(transaction=True)
+            pipe.ltrim(HITS_KEY, len(raw), -1)
+            if wait:
+                pipe.lpush(HITS_KEY, *[line for line, _ in reversed(wait)])
+            if ready:
+                pipe.set(STAGED_KEY, json.dumps([line.decode("utf-8", "replace")
+                                                 for line, _ in ready]))
+            pipe.execute()
+            if ready:
+                counted += _apply([line for line, _ in ready])
+                redis.delete(STAGED_KEY)
+            if len(raw) < batch or not ready:
+                break
+    finally:
+        try:
+            lock.release()
+        except RedisError:
+            logger.debug("tracking drain lock expired")
+    return counted
+
+
+def _apply(lines: list[bytes]) -> int:
+    """Judge and count one staged batch, once (its digest is stored with the counts)."""
+    if not lines:
+        return 0
+    digest = hashlib.sha256(b"\n".join(lines)).hexdigest()
+    if TrackingBatch.objects.filter(digest=digest).exists():
+        return 0
+    hits = [h for h in map(_parse, lines) if h is not None]
+    from newsletter.campaign_models import Campaign
+
+    campaigns = {c["id"]: c for c in Campaign.objects.filter(
+        id__in={h.campaign_id for h in hits}).values("id", "mailing_id", "tracking_privacy")}
+    hits = [h for h in hits if h.campaign_id in campaigns]
+    _judge(hits, campaigns)
+    counts: dict[tuple, int] = defaultdict(int)
+    events = []
+    for hit in hits:
+        hour = datetime.fromtimestamp(hit.at, UTC).replace(minute=0, second=0, microsecond=0)
+        counts[(hit.campaign_id, hit.kind, hit.index, hit.provider, hour, hit.reason)] += 1
+        if campaigns[hit.campaign_id]["tracking_privacy"] == PRIVACY_LINKED:
+            events.append(TrackingEvent(
+                campaign_id=hit.campaign_id, subscription_id=hit.subscription_id,
+                kind=hit.kind, link_index=hit.index, machine=bool(hit.reason),
+                at=datetime.fromtimestamp(hit.at, UTC)))
+    uniques = _uniques_add([h for h in hits if not h.reason])
+    with transaction.atomic():
+        TrackingBatch.objects.create(digest=digest, hits=len(hits))
+        for (campaign_id, kind, index, provider, hour, reason), n in counts.items():
+            updated = TrackingCount.objects.filter(
+                campaign_id=campaign_id, kind=kind, link_index=index, provider=provider,
+                hour=hour, machine_reason=reason).update(count=F("count") + n)
+            if not updated:
+                TrackingCount.objects.create(campaign_id=campaign_id, kind=kind,
+                                             link_index=index, provider=provider, hour=hour,
+                                             machine_reason=reason, count=n)
+        TrackingEvent.objects.bulk_create(events, batch_size=2000)
+        for (kind, campaign_id, provider), n in uniques.items():
+            row, _ = TrackingUnique.objects.get_or_create(campaign_id=campaign_id, kind=kind,
+                                                          provider=provider)
+            if n > row.count:  # never below what was counted (Redis may have been reset)
+                TrackingUnique.objects.filter(pk=row.pk).update(count=n)
+    return len(hits)
+
+
+def _judge(hits: list[Hit], campaigns: dict) -> None:
+    """Set each hit's provider and machine reason (empty: human)."""
+    from sending.models import Delivery
+
+    rule_set = rules()
+    sent: dict[tuple[int, int], tuple[float | None, str]] = {}
+    by_campaign: dict[int, set[int]] = defaultdict(set)
+    for hit in hits:
+        by_campaign[hit.campaign_id].add(hit.subscription_id)
+    link_counts: dict[int, int] = {}
+    for campaign_id, subscription_ids in by_campaign.items():
+        mailing_id = campaigns[campaign_id]["mailing_id"]
+        link_counts[campaign_id] = TrackedLink.objects.filter(campaign_id=campaign_id).count()
+        if mailing_id is None:
+            continue
+        for subscription_id, sent_at, provider in (Delivery.objects.filter(
+                mailing_id=mailing_id, subscription_id__in=subscription_ids)
+                .values_list("subscription_id", "sent_at", "provider")):
+            sent[(campaign_id, subscription_id)] = (
+                sent_at.timestamp() if sent_at else None, provider or "")
+    for hit in hits:
+        sent_at, hit.provider = sent.get((hit.campaign_id, hit.subscription_id), (None, ""))
+        hit.reason = rule_set.judge(hit.kind, hit.user_agent, hit.ip)
+        if not hit.reason and sent_at is not None and hit.at - sent_at < rule_set.prefetch_s:
+            hit.reason = "prefetch"
+    _judge_bursts([h for h in hits if h.kind == "click"], link_counts, rule_set)
+
+
+def _judge_bursts(clicks: list[Hit], link_counts: dict[int, int], rule_set) -> None:
+    """A recipient following many distinct links within a second is a link scanner."""
+    by_recipient: dict[tuple, list[Hit]] = defaultdict(list)
+    for hit in clicks:
+        by_recipient[(hit.campaign_id, hit.subscription_id)].append(hit)
+    for (campaign_id, _), group in by_recipient.items():
+        needed = min(rule_set.burst_links, link_counts.get(campaign_id, 0))
+        if needed < 2 or len(group) < needed:
+            continue
+        group.sort(key=lambda h: h.at)
+        start = 0
+        for end, hit in enumerate(group):
+            while hit.at - group[start].at > rule_set.burst_window_s:
+                start += 1
+            window = group[start:end + 1]
+            if len({h.index for h in window}) >= needed:
+                for member in window:
+                    member.reason = member.reason or "burst"
+
+
+def _uniques_add(human: list[Hit]) -> dict[tuple, int]:
+    """Feed human hits to the per-campaign HyperLogLogs (all and per provider); counts back."""
+    if not human:
+        return {}
+    redis = get_redis()
+    keys: dict[tuple, list[str]] = defaultdict(list)
+    for hit in human:
+        for provider in ("", hit.provider):
+            keys[(hit.kind, hit.campaign_id, provider)].append(str(hit.subscription_id))
+    pipe = redis.pipeline(transaction=False)
+    names = []
+    for (kind, campaign_id, provider), members in keys.items():
+        name = UNIQUE_KEY.format(kind=kind, campaign=campaign_id, provider=provider)
+        names.append((kind, campaign_id, provider))
+        pipe.pfadd(name, *members)
+        pipe.expire(name, UNIQUE_TTL_S)
+        pipe.pfcount(name)
+    results = pipe.execute()
+    return {key: int(results[i * 3 + 2]) for i, key in enumerate(names)}
+
+
+# --------------------------------------------------------------------------- housekeeping
+def tracking_events_expire(*, now: datetime | None = None) -> int:
+    """Delete hits linked to subscribers past the retention period (the counts stay)."""
+    cutoff = (now or timezone.now()) - timedelta(days=conf.TRACKING_LINKED_RETENTION_DAYS)
+    deleted = 0
+    while True:
+        ids = list(TrackingEvent.objects.filter(at__lt=cutoff)
+                   .values_list("id", flat=True)[:5000])
+        if not ids:
+            return deleted
+        deleted += TrackingEvent.objects.filter(id__in=ids).delete()[0]
+
+
+def tracking_forget_subscription(subscription_id: int) -> int:
+    """An erased or deleted subscription leaves no linked hits behind."""
+    return TrackingEvent.objects.filter(subscription_id=subscription_id).delete()[0]
+
+
+def on_subscription_deleted(sender, instance, **kwargs) -> None:
+    """Erasure deletes the subscriber and its subscriptions: their linked hits go too.
+    A pending subscription was never mailed (the purge deletes thousands): no query."""
+    if instance.status != "pending":
+        tracking_forget_subscription(instance.id)
