@@ -16,6 +16,7 @@ from django.db.models import Count
 from deliverability.models import BounceEvent
 from newsletter.campaign_models import Campaign
 from newsletter.models import ConsentRecord
+from newsletter.tracking_report import TrackingReport, tracking_report
 from sending.models import Delivery, DeliveryAttempt
 
 BOUNCE_KINDS = ("hard", "soft", "block")
@@ -29,10 +30,17 @@ class ProviderRow:
     states: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
     bounces: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BOUNCE_KINDS, 0))
     complaints: int = 0
+    clickers: int = 0  # distinct human clickers (click tracking)
 
     @property
     def total(self) -> int:
         return sum(self.states.values())
+
+    @property
+    def click_through(self) -> str:
+        """Distinct human clickers per message sent, as a percentage."""
+        sent = self.states.get("sent", 0)
+        return f"{100 * self.clickers / sent:.1f} %" if sent else "-"
 
 
 @dataclass
@@ -45,6 +53,13 @@ class CampaignReport:
     unsubscribes: int
     providers: list[ProviderRow]
     pause_reason: str = ""
+    tracking: TrackingReport | None = None
+
+    @property
+    def click_through(self) -> str:
+        if self.tracking is None or not self.sent:
+            return "-"
+        return f"{100 * self.tracking.unique_clickers / self.sent:.1f} %"
 
     @property
     def sent(self) -> int:
@@ -123,7 +138,11 @@ def campaign_report(campaign: Campaign) -> CampaignReport:
                                 created_at__gte=mailing.started_at,
                                 subscription_id__in=subscriptions)
                         .values("subscription_id").distinct().count())
+    engagement = tracking_report(campaign, mailing.started_at)
+    for provider, clickers in engagement.clickers_by_provider.items():
+        row(provider).clickers = clickers
     providers = sorted(rows.values(), key=lambda r: (-r.total, r.provider))
     return CampaignReport(audience=mailing.recipients, started=True, states=states,
                           bounces=bounces, complaints=complaints, unsubscribes=unsubscribes,
-                          providers=providers, pause_reason=mailing.pause_reason)
+                          providers=providers, pause_reason=mailing.pause_reason,
+                          tracking=engagement)
