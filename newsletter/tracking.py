@@ -70,7 +70,6 @@ HITS_KEY = "newsletter:tracking:hits"
 STAGED_KEY = "newsletter:tracking:staged"
 LOCK_KEY = "newsletter:tracking:drain"
 UNIQUE_KEY = "newsletter:tracking:unique:{kind}:{campaign}:{provider}"
-UNIQUE_TTL_S = 400 * 86400
 DRAIN_BATCH = 10_000
 SETTLE_S = 3.0       # a recipient's hits wait this long after the last one (bursts are whole)
 SETTLE_MAX_S = 60.0  # ... but never longer than this
@@ -523,7 +522,10 @@ def _uniques_add(human: list[Hit]) -> dict[tuple, int]:
         name = UNIQUE_KEY.format(kind=kind, campaign=campaign_id, provider=provider)
         names.append((kind, campaign_id, provider))
         pipe.pfadd(name, *members)
-        pipe.expire(name, UNIQUE_TTL_S)
+        # Whoever holds Redis and an id could test it against a HyperLogLog (does PFADD
+        # change it?): it lives no longer than linked hits do; the counts then stay as they
+        # are in the database (a later clicker may raise them, never lower them).
+        pipe.expire(name, conf.TRACKING_LINKED_RETENTION_DAYS * 86400)
         pipe.pfcount(name)
     results = pipe.execute()
     return {key: int(results[i * 3 + 2]) for i, key in enumerate(names)}
