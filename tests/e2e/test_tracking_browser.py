@@ -56,12 +56,7 @@ TARGET = "https://shop.example/spring"
 def test_tracked_bulk_send_clicked_in_chromium(live_server, settings, smtp_sink,
                                                celery_worker_factory, monkeypatch, tmp_path,
                                                sending_env):  # noqa: F811
-    from django.db import connections
-
-    try:
-        _run(live_server, settings, smtp_sink, celery_worker_factory, monkeypatch)
-    finally:
-        connections.close_all()  # Playwright's thread holds its own connection
+    _run(live_server, settings, smtp_sink, celery_worker_factory, monkeypatch)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -87,6 +82,7 @@ def _subscribe(mailing_list, email, name):
 
 def _run(live_server, settings, smtp_sink, celery_worker_factory, monkeypatch):
     from django.contrib.auth import get_user_model
+    from django.db import connections
 
     from newsletter.campaigns import campaign_schedule, layout_default
     from newsletter.tasks import campaigns_start_due, tracking_drain
@@ -135,82 +131,88 @@ def _run(live_server, settings, smtp_sink, celery_worker_factory, monkeypatch):
 
     with browser_page(monkeypatch, timeout_ms=20_000, viewport=DESKTOP,
                       user_agent=READER_AGENT) as page:
-        # 2. The reader opens the mail (the pixel loads) and clicks the first link.
-        page.route("https://shop.example/**", lambda route: route.fulfill(
-            status=200, content_type="text/html",
-            body="<!doctype html><title>Spring</title><h1>The spring collection</h1>"))
-        page.route("https://blog.shop.example/**", lambda route: route.abort())
-        page.set_content(ann_mail.html)
-        page.get_by_role("link", name="See the spring collection").click()
-        page.wait_for_url(TARGET)
-        assert page.locator("h1").inner_text() == "The spring collection"
+        try:
+            # 2. The reader opens the mail (the pixel loads) and clicks the first link.
+            page.route("https://shop.example/**", lambda route: route.fulfill(
+                status=200, content_type="text/html",
+                body="<!doctype html><title>Spring</title><h1>The spring collection</h1>"))
+            page.route("https://blog.shop.example/**", lambda route: route.abort())
+            page.set_content(ann_mail.html)
+            page.get_by_role("link", name="See the spring collection").click()
+            page.wait_for_url(TARGET)
+            assert page.locator("h1").inner_text() == "The spring collection"
 
-        # 3. A forged and an altered token: an error page, never a redirect.
-        good = tracked[0].rsplit("/c/", 1)[1].rstrip("/")
-        value, _, signature = good.rpartition(":")
-        other = "A" if signature[0] != "A" else "B"
-        for token in (f"{value}:{other}{signature[1:]}",
-                      value.replace(f".{ann.id}", f".{bob.id}") + f":{signature}",
-                      "1.0.1:forged-signature"):
-            answer = page.goto(f"{live_server.url}/c/{token}/")
-            assert answer.status == 404
-            assert page.url == f"{live_server.url}/c/{token}/"
-            assert "This link does not work" in page.locator("h1").inner_text()
+            # 3. A forged and an altered token: an error page, never a redirect.
+            good = tracked[0].rsplit("/c/", 1)[1].rstrip("/")
+            value, _, signature = good.rpartition(":")
+            other = "A" if signature[0] != "A" else "B"
+            for token in (f"{value}:{other}{signature[1:]}",
+                          value.replace(f".{ann.id}", f".{bob.id}") + f":{signature}",
+                          "1.0.1:forged-signature"):
+                answer = page.goto(f"{live_server.url}/c/{token}/")
+                assert answer.status == 404
+                assert page.url == f"{live_server.url}/c/{token}/"
+                assert "This link does not work" in page.locator("h1").inner_text()
 
-        # 4. Bob's mail passes a link scanner: every link within a second.
-        bob_links = re.findall(rf'href="({re.escape(live_server.url)}/c/[^"]+)"',
-                               by_rcpt["bob@example.net"].html)
-        started = time.monotonic()
-        assert [_fetch(url, READER_AGENT) for url in bob_links] == [302, 302, 302]
-        assert time.monotonic() - started < 1.0
+            # 4. Bob's mail passes a link scanner: every link within a second.
+            bob_links = re.findall(rf'href="({re.escape(live_server.url)}/c/[^"]+)"',
+                                   by_rcpt["bob@example.net"].html)
+            started = time.monotonic()
+            assert [_fetch(url, READER_AGENT) for url in bob_links] == [302, 302, 302]
+            assert time.monotonic() - started < 1.0
 
-        # 5. The drain (the beat job, run by the maintenance worker) counts them.
-        def counted():
-            tracking_drain.delay()
-            found: dict[str, int] = {}
-            for reason, n in TrackingCount.objects.filter(
-                    campaign=campaign, kind="click").values_list("machine_reason", "count"):
-                found[reason or "human"] = found.get(reason or "human", 0) + n
-            return found if found == {"human": 1, "burst": 3} else None
+            # 5. The drain (the beat job, run by the maintenance worker) counts them.
+            def counted():
+                tracking_drain.delay()
+                found: dict[str, int] = {}
+                for reason, n in TrackingCount.objects.filter(
+                        campaign=campaign, kind="click").values_list("machine_reason", "count"):
+                    found[reason or "human"] = found.get(reason or "human", 0) + n
+                return found if found == {"human": 1, "burst": 3} else None
 
-        wait_until(counted, timeout=40, interval=1.0)
-        opens = TrackingCount.objects.filter(campaign=campaign, kind="open", machine_reason="")
-        assert sum(o.count for o in opens) == 1  # Ann's mail client loaded the pixel
-        human = TrackingCount.objects.get(campaign=campaign, kind="click", machine_reason="")
-        assert TrackedLink.objects.get(campaign=campaign, index=human.link_index).url == TARGET
-        assert TrackingUnique.objects.get(campaign=campaign, kind="click", provider="").count == 1
-        # Counts only (the list's default): no hit is linked to a subscriber.
-        assert not TrackingEvent.objects.exists()
+            wait_until(counted, timeout=40, interval=1.0)
+            opens = TrackingCount.objects.filter(campaign=campaign, kind="open", machine_reason="")
+            assert sum(o.count for o in opens) == 1  # Ann's mail client loaded the pixel
+            human = TrackingCount.objects.get(campaign=campaign, kind="click", machine_reason="")
+            assert TrackedLink.objects.get(campaign=campaign, index=human.link_index).url == TARGET
+            unique = TrackingUnique.objects.get(campaign=campaign, kind="click", provider="")
+            assert unique.count == 1
+            # Counts only (the list's default): no hit is linked to a subscriber.
+            assert not TrackingEvent.objects.exists()
 
-        # 6. The report, at desktop and phone width.
-        page.goto(f"{live_server.url}/admin/login/?next=/admin/newsletter/campaign/"
-                  f"{campaign.id}/report/")
-        page.fill("#id_username", "root")
-        page.fill("#id_password", "s3cret-pw")
-        page.get_by_role("button", name="Log in").click()
-        page.locator("#report-links").wait_for()
-        assert page.locator("#n-clicks strong").inner_text() == "1"
-        assert page.locator("#n-clicks-machine strong").inner_text() == "3"
-        assert page.locator("#n-clickers strong").inner_text() == "1"
-        assert page.locator("#n-ctr strong").inner_text() == "50.0 %"
-        assert page.locator("#n-opens-human strong").inner_text() == "1"
-        assert "click-through" in page.locator("#report-providers").inner_text().lower()
-        assert page.locator("#report-timeline rect").count() >= 1
-        _shot(page, artifacts / "report-desktop.png", DESKTOP)
-        page.set_viewport_size(PHONE)
-        page.reload()
-        page.locator("#report-links").wait_for()
-        _shot(page, artifacts / "report-phone.png", PHONE)
+            # 6. The report, at desktop and phone width.
+            page.goto(f"{live_server.url}/admin/login/?next=/admin/newsletter/campaign/"
+                      f"{campaign.id}/report/")
+            page.fill("#id_username", "root")
+            page.fill("#id_password", "s3cret-pw")
+            page.get_by_role("button", name="Log in").click()
+            page.locator("#report-links").wait_for()
+            assert page.locator("#n-clicks strong").inner_text() == "1"
+            assert page.locator("#n-clicks-machine strong").inner_text() == "3"
+            assert page.locator("#n-clickers strong").inner_text() == "1"
+            assert page.locator("#n-ctr strong").inner_text() == "50.0 %"
+            assert page.locator("#n-opens-human strong").inner_text() == "1"
+            assert "click-through" in page.locator("#report-providers").inner_text().lower()
+            assert page.locator("#report-timeline rect").count() >= 1
+            _shot(page, artifacts / "report-desktop.png", DESKTOP)
+            page.set_viewport_size(PHONE)
+            page.reload()
+            page.locator("#report-links").wait_for()
+            _shot(page, artifacts / "report-phone.png", PHONE)
 
-        # 7. The public archive on a phone: the campaign, and no one's data.
-        page.goto(f"{live_server.url}/archive/shop-news/")
-        page.get_by_role("link", name="Spring news for reader").click()
-        page.get_by_role("heading", name="Hello reader!").wait_for()
-        body = page.content()
-        for person in ("Ann", "Bob", "ann@example.org", "bob@example.net"):
-            assert person not in body
-        assert f'href="{TARGET}"' in body and "/c/" not in body and "/o/" not in body
-        _shot(page, artifacts / "archive-phone.png", PHONE)
+            # 7. The public archive on a phone: the campaign, and no one's data.
+            page.goto(f"{live_server.url}/archive/shop-news/")
+            page.get_by_role("link", name="Spring news for reader").click()
+            page.get_by_role("heading", name="Hello reader!").wait_for()
+            body = page.content()
+            for person in ("Ann", "Bob", "ann@example.org", "bob@example.net"):
+                assert person not in body
+            assert f'href="{TARGET}"' in body and "/c/" not in body and "/o/" not in body
+            _shot(page, artifacts / "archive-phone.png", PHONE)
+        finally:
+            # ORM calls in this block ran in Playwright's context, on its own connection.
+            connections.close_all()
+
     assert {p.name for p in artifacts.glob("*.png")} >= {"report-desktop.png",
                                                          "report-phone.png",
                                                          "archive-phone.png"}

@@ -228,6 +228,8 @@ def test_scanner_agents_and_fetches_right_after_delivery_are_machines(
     assert not TrackingUnique.objects.filter(count__gt=0).exists()
 
 
+# Two starts in one test: each must commit (PostgreSQL's ledger uses ON COMMIT DROP tables).
+@pytest.mark.django_db(transaction=True)
 def test_opens_off_by_default_and_a_pixel_when_asked(client, mailing_list, layout, audience):
     plain = started(mailing_list, layout, track_clicks=True)
     assert "track.o" not in plain.mailing.html_template

@@ -119,6 +119,7 @@ def public_list(mailing_list):
     return mailing_list
 
 
+@pytest.mark.django_db(transaction=True)  # two starts, each committed (see test_tracking)
 def test_archive_shows_public_campaigns_without_any_personal_data(
         client, public_list, layout, audience):
     campaign = started(public_list, layout, archive_public=True, track_clicks=True,
