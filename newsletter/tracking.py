@@ -311,6 +311,12 @@ def link_target(campaign_id: int, index: int) -> str | None:
     return url
 
 
+def link_cache_clear() -> None:
+    """Forget cached targets (tests, whose databases reuse campaign ids)."""
+    _targets.clear()
+    _url_patterns.cache_clear()
+
+
 def _clean(value: str, limit: int) -> str:
     return value.replace("\t", " ").replace("\n", " ").replace("\r", " ")[:limit]
 

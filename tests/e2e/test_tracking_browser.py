@@ -86,8 +86,10 @@ def _run(live_server, settings, smtp_sink, celery_worker_factory, monkeypatch):
 
     from newsletter.campaigns import campaign_schedule, layout_default
     from newsletter.tasks import campaigns_start_due, tracking_drain
+    from newsletter.tracking import link_cache_clear
 
     settings.SITE_URL = live_server.url
+    link_cache_clear()  # the live server runs in this process; ids repeat across tests
     artifacts = artifacts_folder("tracking-browser")
     news = MailingList.objects.create(name="Shop News", slug="shop-news",
                                       from_name="Shop News", from_email="news@shop.example",

@@ -47,8 +47,7 @@ BROWSER = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Geck
 @pytest.fixture(autouse=True)
 def site(settings):
     settings.SITE_URL = "http://testserver"
-    tracking._targets.clear()
-    tracking._url_patterns.cache_clear()
+    tracking.link_cache_clear()
 
 
 def started(mailing_list, layout, **fields):
