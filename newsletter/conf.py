@@ -56,3 +56,6 @@ TRACKING_LINKED_RETENTION_DAYS = env_int("TRACKING_LINKED_RETENTION_DAYS", 90, m
 # Optional CSV of proxy ranges whose pixel fetches are machine opens (first column a CIDR),
 # e.g. Apple's iCloud Private Relay list, mask-api.icloud.com/egress-ip-ranges.csv.
 TRACKING_PROXY_RANGES_FILE = env_str("TRACKING_PROXY_RANGES_FILE", "")
+# Milliseconds a web process gathers clicks and opens before pushing them to Redis in one
+# call (a crash loses at most that much); 0: push in the request.
+TRACKING_FLUSH_MS = env_int("TRACKING_FLUSH_MS", 200, minimum=0, maximum=10000)

@@ -48,6 +48,8 @@ BROWSER = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Geck
 def site(settings):
     settings.SITE_URL = "http://testserver"
     tracking.link_cache_clear()
+    with tracking._buffer.lock:
+        tracking._buffer.lines.clear()  # nothing left over from another test
 
 
 def started(mailing_list, layout, **fields):
@@ -138,6 +140,7 @@ def test_click_redirects_at_once_and_is_counted_by_the_drain(
     assert response["Location"] == "https://shop.example/spring?a=1&b=2"
     assert response["Referrer-Policy"] == "no-referrer"
     assert not TrackingCount.objects.exists()  # counted later, in a batch
+    tracking.hits_flush()  # the web process's background push
     assert redis_client.llen(tracking.HITS_KEY) == 1
     assert drain() == 1
     row = TrackingCount.objects.get()
@@ -170,6 +173,7 @@ def test_forged_or_altered_token_gets_an_error_page_never_a_redirect(
     assert response.status_code == 404
     assert "Location" not in response
     assert b"This link does not work" in response.content
+    tracking.hits_flush()
     assert redis_client.llen(tracking.HITS_KEY) == 0
 
 
@@ -393,3 +397,32 @@ def test_segment_clicked_campaign_and_opened_recently(client, mailing_list, layo
     TrackingEvent.objects.update(at=timezone.now() - timedelta(days=8))
     assert not campaign_audience(follow_up).exists()
     assert Subscription.objects.filter(mailing_list=other).count() == 2
+
+
+def test_the_redirect_never_waits_for_redis_and_an_outage_loses_no_hit(
+        client, settings, mailing_list, layout, audience, redis_client, monkeypatch):
+    from newsletter import conf
+
+    monkeypatch.setattr(conf, "TRACKING_FLUSH_MS", 60_000)  # only explicit flushes here
+    campaign = started(mailing_list, layout, track_clicks=True)
+    sent_long_ago(campaign)
+    html, _ = rendered(campaign, audience["ann"])
+    real_url = settings.REDIS_URL
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    assert client.get(path_of(click_urls(html)[0]), HTTP_USER_AGENT=BROWSER).status_code == 302
+    tracking.hits_flush()  # fails: the line is kept
+    assert len(tracking._buffer.lines) == 1
+    settings.REDIS_URL = real_url
+    assert drain() == 1  # the drain pushes this process's lines first
+    assert TrackingCount.objects.get().count == 1
+
+
+def test_flush_interval_zero_pushes_in_the_request(client, mailing_list, layout, audience,
+                                                   redis_client, monkeypatch):
+    from newsletter import conf
+
+    monkeypatch.setattr(conf, "TRACKING_FLUSH_MS", 0)
+    campaign = started(mailing_list, layout, track_clicks=True)
+    html, _ = rendered(campaign, audience["ann"])
+    client.get(path_of(click_urls(html)[0]), HTTP_USER_AGENT=BROWSER)
+    assert redis_client.llen(tracking.HITS_KEY) == 1 and not tracking._buffer.lines
