@@ -12,7 +12,9 @@ database, and the benchmark checks that every answered click was counted
 exactly once; its rate is ``drain_hits_per_s``.
 
 Final line: one JSON object with ``bare_rps``, ``click_rps``, ``ratio``
-(target: >= 0.7) and the latency percentiles under load (``click_p99_ms``).
+(target: >= 0.7), the latency percentiles under load (``click_p99_ms``), and
+the server's CPU time per request of each (``cpu_ratio`` = bare / click), which
+the other load on a shared machine disturbs less than throughput.
 """
 
 from __future__ import annotations
@@ -132,6 +134,27 @@ def load_main(argv: list[str]) -> None:
 
 # --- the benchmark -----------------------------------------------------------------------
 
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _server_cpu_s(master: int) -> float:
+    """CPU seconds (user + system) used so far by gunicorn's workers (Linux /proc).
+
+    Throughput moves with whatever else the shared machine runs; the CPU the server
+    spends per request does much less, so both are reported."""
+    total = 0.0
+    try:
+        children = open(f"/proc/{master}/task/{master}/children").read().split()
+    except OSError:
+        return float("nan")
+    for pid in children:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
+
 def _wait_ready(port: int, timeout: float = 30) -> None:
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):
@@ -188,15 +211,20 @@ def main() -> None:
             _wait_ready(port)
             for round_ in range(args.rounds):
                 for kind in ("bare", "click"):
+                    cpu_before = _server_cpu_s(server.pid)
                     out = subprocess.run(
                         [sys.executable, "-m", "benchmarks.click_redirect", "--load",
                          "--port", str(port), "--kind", kind, "--seconds", str(args.seconds),
                          "--concurrency", str(args.concurrency), "--tokens", str(token_file)],
                         cwd=ROOT, env=env, capture_output=True, text=True, check=True)
                     result = json.loads(out.stdout.strip().splitlines()[-1])
+                    total = result["ok"] + result["bad"]
+                    result["cpu_us"] = (1e6 * (_server_cpu_s(server.pid) - cpu_before) / total
+                                        if total else float("nan"))
                     results[kind].append(result)
                     bench.log(f"round {round_ + 1} {kind}: {result['rps']:,.0f} req/s "
                               f"(p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms,"
+                              f" server CPU {result['cpu_us']:.0f} us/request,"
                               f" {result['bad']} bad)")
         finally:
             server.terminate()
@@ -220,9 +248,13 @@ def main() -> None:
                              f"{stored} counted")
         bare_rps = statistics.median(r["rps"] for r in results["bare"])
         click_rps = statistics.median(r["rps"] for r in results["click"])
+        bare_cpu = statistics.median(r["cpu_us"] for r in results["bare"])
+        click_cpu = statistics.median(r["cpu_us"] for r in results["click"])
         bench.report(
             bare_rps=round(bare_rps, 1), click_rps=round(click_rps, 1),
             ratio=round(click_rps / bare_rps, 3), target_ratio=0.7,
+            bare_cpu_us_per_request=round(bare_cpu), click_cpu_us_per_request=round(click_cpu),
+            cpu_ratio=round(bare_cpu / click_cpu, 3),
             click_p50_ms=round(statistics.median(r["p50_ms"] for r in results["click"]), 2),
             click_p99_ms=round(statistics.median(r["p99_ms"] for r in results["click"]), 2),
             bare_p50_ms=round(statistics.median(r["p50_ms"] for r in results["bare"]), 2),

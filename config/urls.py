@@ -11,6 +11,7 @@ admin.site.site_title = "Newsletter service"
 admin.site.index_title = "Administration"
 
 urlpatterns = [
+    path("", include("newsletter.tracking_urls")),  # first: resolved on every click
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/sink/", sink_views.sink_list, name="sink-list"),

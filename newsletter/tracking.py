@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import hmac
 import html as html_lib
 import json
 import logging
@@ -88,9 +89,25 @@ class TokenInvalid(Exception):
 
 
 # --------------------------------------------------------------------------- tokens
+class _Signer(signing.Signer):
+    """Django's Signer, same bytes, with the HMAC key derived once per key instead of per
+    call (every recipient signs several links; every click checks one)."""
+
+    def signature(self, value, key=None):
+        key = key or self.key
+        macs = self.__dict__.setdefault("_macs", {})
+        mac = macs.get(key)
+        if mac is None:
+            derived = hashlib.sha256(f"{self.salt}signer{key}".encode()).digest()
+            mac = macs[key] = hmac.new(derived, digestmod=hashlib.sha256)
+        mac = mac.copy()
+        mac.update(value.encode())
+        return signing.b64_encode(mac.digest()).decode()
+
+
 @lru_cache(maxsize=8)
 def _signer(salt: str, key: str, fallbacks: tuple) -> signing.Signer:
-    return signing.Signer(key=key, salt=salt, fallback_keys=list(fallbacks))
+    return _Signer(key=key, salt=salt, fallback_keys=list(fallbacks))
 
 
 def _current_signer(salt: str) -> signing.Signer:
@@ -253,8 +270,8 @@ def tracking_prepare(campaign, parts: Parts) -> Parts:
 # --------------------------------------------------------------------------- contexts
 @lru_cache(maxsize=4)
 def _url_patterns(site_url: str) -> tuple[str, str]:
-    return (site_url + reverse("newsletter:click", args=["__t__"]),
-            site_url + reverse("newsletter:open", args=["__t__"]))
+    return (site_url + reverse("tracking:click", args=["__t__"]),
+            site_url + reverse("tracking:open", args=["__t__"]))
 
 
 class TrackLinks(dict):
@@ -359,7 +376,7 @@ class _HitBuffer:
             self.pid = os.getpid()
             self.lines = []
             threading.Thread(target=self._run, name="tracking-hits", daemon=True).start()
-            atexit.register(self.flush)
+            atexit.register(self.flush, at_exit=True)
 
     def _run(self) -> None:
         while True:
@@ -367,21 +384,22 @@ class _HitBuffer:
             self.wake.clear()
             self.flush()
 
-    def flush(self) -> None:
+    def flush(self, at_exit: bool = False) -> None:
         with self.lock:
             lines, self.lines = self.lines, []
-        if lines and not self.push(lines):
+        if lines and not self.push(lines, log=not at_exit):
             with self.lock:
                 self.lines = (lines + self.lines)[-self.BUFFER_MAX:]
 
     @staticmethod
-    def push(lines: list[str]) -> bool:
+    def push(lines: list[str], log: bool = True) -> bool:
         try:
             get_redis().rpush(HITS_KEY, *lines)
             return True
         except RedisError as error:
-            logger.warning("tracking.hits_not_pushed", extra={"hits": len(lines),
-                                                              "error": str(error)})
+            if log:  # (at exit the log streams may be closed already)
+                logger.warning("tracking.hits_not_pushed", extra={"hits": len(lines),
+                                                                  "error": str(error)})
             return False
 
 

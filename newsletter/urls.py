@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from newsletter import archive, tracking_views, views
+from newsletter import archive, views
 
 app_name = "newsletter"
 
@@ -18,8 +18,6 @@ urlpatterns = [
     path("p/<str:token>/", views.preferences, name="preferences"),
     path("p/<str:token>/export/", views.preferences_export, name="preferences-export"),
     path("p/<str:token>/erase/", views.erase, name="erase"),
-    # Click and open tracking (newsletter.tracking), the public archive (newsletter.archive).
-    path("c/<path:token>/", tracking_views.click, name="click"),
-    path("o/<str:token>/", tracking_views.pixel, name="open"),
+    # The public archive (newsletter.archive); tracking is in newsletter.tracking_urls.
     *archive.urlpatterns,
 ]
