@@ -125,9 +125,13 @@ def campaign_errors(campaign: Campaign) -> dict[str, str]:
     for field, html in (("subject", False), ("preheader", False), ("body", True),
                         ("text_body", False)):
         try:
-            compile_template(getattr(campaign, field), html=html)
+            template = compile_template(getattr(campaign, field), html=html)
         except TemplateError as error:
             errors.setdefault(field, f"Personalisation: {error}")
+            continue
+        if any(name.split(".")[0] == "track" for name in template.fields):
+            errors.setdefault(field, "Personalisation: {{ track... }} is filled in by click "
+                                     "tracking when the campaign starts; do not write it.")
     return errors
 
 

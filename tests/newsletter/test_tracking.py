@@ -436,3 +436,10 @@ def test_tokens_are_plain_django_signatures(settings):
     assert token == signing.Signer(salt=tracking.CLICK_SALT).sign("12.3.4567")
     assert signing.Signer(salt=tracking.OPEN_SALT).unsign(tracking.open_token(12, 4567)) \
         == "12.4567"
+
+
+def test_editors_cannot_write_tracking_tags_themselves(mailing_list, layout, audience):
+    from newsletter.campaigns import campaign_errors
+
+    campaign = make_campaign(mailing_list, layout, body="[x]({{ track.c1-0 }}) {{ track.o1 }}")
+    assert "track" in campaign_errors(campaign)["body"]
