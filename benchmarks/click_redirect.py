@@ -190,6 +190,7 @@ def main() -> None:
         from config.redis_server import free_port
         from newsletter import tracking
         from newsletter.models import Campaign, TrackedLink, TrackingCount
+        from newsletter.tracking_drain import tracking_drain
 
         campaign = Campaign.objects.create(name="Bench", subject="Bench", body="x",
                                            track_clicks=True)
@@ -234,7 +235,7 @@ def main() -> None:
         drain_started = time.monotonic()
         counted = 0
         while True:  # the periodic task, called back to back until Redis is empty
-            done = tracking.tracking_drain(now=time.time() + 120)
+            done = tracking_drain(now=time.time() + 120)
             counted += done
             if not done:
                 break

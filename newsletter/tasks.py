@@ -56,7 +56,7 @@ def campaigns_start_due() -> int:
 @shared_task(name="newsletter.tracking_drain", queue="maintenance", ignore_result=True)
 def tracking_drain() -> int:
     """Every few seconds: count the clicks and opens waiting in Redis (human or machine)."""
-    from newsletter.tracking import tracking_drain as drain
+    from newsletter.tracking_drain import tracking_drain as drain
 
     return drain()
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from newsletter import tracking
+from newsletter import tracking, tracking_drain
 from newsletter.campaigns import campaign_audience, campaign_schedule, campaign_start
 from newsletter.models import (
     Campaign,
@@ -83,7 +83,7 @@ def sent_long_ago(campaign):
 
 
 def drain():
-    return tracking.tracking_drain(now=time.time() + 120)
+    return tracking_drain.tracking_drain(now=time.time() + 120)
 
 
 # --------------------------------------------------------------------------- rewriting
@@ -332,7 +332,7 @@ def test_a_drain_that_died_after_staging_counts_its_batch_exactly_once(
     sent_long_ago(campaign)
     html, _ = rendered(campaign, audience["ann"])
     client.get(path_of(click_urls(html)[0]), HTTP_USER_AGENT=BROWSER)
-    real_apply = tracking._apply
+    real_apply = tracking_drain._apply
     calls = []
 
     def apply_then_die(lines):
@@ -340,15 +340,15 @@ def test_a_drain_that_died_after_staging_counts_its_batch_exactly_once(
         real_apply(lines)
         raise RuntimeError("worker killed after the commit, before the staged batch went")
 
-    monkeypatch.setattr(tracking, "_apply", apply_then_die)
+    monkeypatch.setattr(tracking_drain, "_apply", apply_then_die)
     with pytest.raises(RuntimeError):
         drain()
-    monkeypatch.setattr(tracking, "_apply", real_apply)
-    redis_client.delete(tracking.LOCK_KEY)  # the dead drain's lock would expire by itself
-    assert redis_client.exists(tracking.STAGED_KEY)
+    monkeypatch.setattr(tracking_drain, "_apply", real_apply)
+    redis_client.delete(tracking_drain.LOCK_KEY)  # the dead drain's lock would expire by itself
+    assert redis_client.exists(tracking_drain.STAGED_KEY)
     drain()
     assert TrackingCount.objects.get().count == 1
-    assert not redis_client.exists(tracking.STAGED_KEY)
+    assert not redis_client.exists(tracking_drain.STAGED_KEY)
 
 
 def test_a_recipients_hits_wait_until_they_have_settled(client, mailing_list, layout,
@@ -357,7 +357,7 @@ def test_a_recipients_hits_wait_until_they_have_settled(client, mailing_list, la
     sent_long_ago(campaign)
     html, _ = rendered(campaign, audience["ann"])
     client.get(path_of(click_urls(html)[0]), HTTP_USER_AGENT=BROWSER)
-    assert tracking.tracking_drain(now=time.time()) == 0  # a burst may still be under way
+    assert tracking_drain.tracking_drain(now=time.time()) == 0  # a burst may still be under way
     assert redis_client.llen(tracking.HITS_KEY) == 1
     assert drain() == 1
 
