@@ -248,6 +248,12 @@ def campaign_checklist(campaign: Campaign) -> list[Check]:
     checks.append(Check("Audience is not empty", size > 0,
                         f"{size} confirmed subscriber{'s' if size != 1 else ''}" if chosen
                         else "Choose one or more lists."))
+    source = campaign.segment_clicked_campaign
+    if source is not None and source.tracking_privacy != "linked":
+        checks.append(Check(
+            f"Segment “clicked in {source.name}” can select someone", False,
+            "That campaign counted clicks without linking them to subscribers (counts only): "
+            "nobody can be selected by them.", blocking=False))
     return checks
 
 

@@ -443,3 +443,18 @@ def test_editors_cannot_write_tracking_tags_themselves(mailing_list, layout, aud
 
     campaign = make_campaign(mailing_list, layout, body="[x]({{ track.c1-0 }}) {{ track.o1 }}")
     assert "track" in campaign_errors(campaign)["body"]
+
+
+def test_checklist_warns_when_a_click_segment_points_at_a_counts_only_campaign(
+        mailing_list, layout, audience):
+    from newsletter.campaigns import campaign_checklist
+
+    counted = started(mailing_list, layout, track_clicks=True, tracking_privacy="counts")
+    follow_up = make_campaign(mailing_list, layout, name="Follow-up",
+                              segment_clicked_campaign=counted)
+    warning = [c for c in campaign_checklist(follow_up) if c.level == "warning"
+               and "clicked in" in c.name]
+    assert warning and "counts only" in warning[0].detail
+    Campaign.objects.filter(pk=counted.pk).update(tracking_privacy="linked")
+    follow_up.refresh_from_db()
+    assert not [c for c in campaign_checklist(follow_up) if "clicked in" in c.name]
