@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from newsletter.tracking_models import PRIVACY_CHOICES
+
 
 class Layout(models.Model):
     """A reusable HTML frame: a ``{{ content }}`` slot and a footer with the legal bits."""
@@ -110,9 +112,7 @@ class Campaign(models.Model):
                     "scanners) are counted apart."))
     tracking_privacy = models.CharField(
         _("tracking privacy"), max_length=16, blank=True,
-        choices=[("counts", _("Counts only (no link to the subscriber)")),
-                 ("linked", _("Linked to the subscriber (for segments), for a while"))],
-        help_text=_("Empty: the first list's default."))
+        choices=PRIVACY_CHOICES, help_text=_("Empty: the first list's default."))
     archive_public = models.BooleanField(
         _("show in the public archive"), default=False,
         help_text=_("Listed at /archive/<list>/ for lists with a public archive, "

@@ -12,6 +12,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from newsletter.tracking_models import PRIVACY_CHOICES
+
 DEFAULT_CONSENT_TEXT = _(
     "I want to receive this newsletter by e-mail. I can unsubscribe at any time "
     "with the link in every mail."
@@ -43,8 +45,7 @@ class MailingList(models.Model):
         help_text=_("Campaigns to this list rewrite their links to count clicks."))
     tracking_privacy = models.CharField(
         _("tracking privacy by default"), max_length=16, default="counts",
-        choices=[("counts", _("Counts only (no link to the subscriber)")),
-                 ("linked", _("Linked to the subscriber (for segments), for a while"))])
+        choices=PRIVACY_CHOICES)
     archive_public = models.BooleanField(
         _("public archive"), default=False,
         help_text=_("Campaigns marked public are shown at /archive/<slug>/ with a feed "

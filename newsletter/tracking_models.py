@@ -12,6 +12,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 OPEN_INDEX = -1  # link_index of an open in counts and events
+PRIVACY_CHOICES = [("counts", _("Counts only (no link to the subscriber)")),
+                   ("linked", _("Linked to the subscriber (for segments), for a while"))]
 
 
 class TrackedLink(models.Model):
