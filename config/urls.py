@@ -11,6 +11,7 @@ admin.site.site_title = "Newsletter service"
 admin.site.index_title = "Administration"
 
 urlpatterns = [
+    path("", include("newsletter.tracking_urls")),  # first: resolved on every click
     path("healthz", healthz, name="healthz"),
     path("healthz/detail", healthz_detail, name="healthz-detail"),
     path("metrics", metrics_view, name="metrics"),

@@ -41,6 +41,8 @@ class MailingListAdmin(admin.ModelAdmin):
         (_("Sender"), {"fields": ("from_name", "from_email", "reply_to")}),
         (_("Consent"), {"fields": ("consent_text",)}),
         (_("Signup form"), {"fields": ("signup_link", "embed_snippet")}),
+        (_("Tracking and archive"), {"fields": ("track_clicks", "tracking_privacy",
+                                                "archive_public", "personalisation_defaults")}),
     )
 
     @admin.display(description=_("confirmed"))

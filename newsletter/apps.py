@@ -15,14 +15,14 @@ class NewsletterConfig(AppConfig):
             complaint_received,
             unsubscribe_requested,
         )
-        from newsletter import links, receivers, selectors
-        from newsletter.models import MailingList
+        from newsletter import links, receivers, selectors, tracking
+        from newsletter.models import MailingList, Subscription
         from sending.recipients import (
             register_recipient_context_provider,
             register_stop_check,
         )
 
-        register_recipient_context_provider(links.recipient_contexts)
+        register_recipient_context_provider(tracking.with_tracking(links.recipient_contexts))
         register_stop_check(selectors.subscriptions_not_wanted)
         register_unsubscribe_token_reader(receivers.mailto_subscription)
         unsubscribe_requested.connect(receivers.on_unsubscribe_requested,
@@ -31,6 +31,8 @@ class NewsletterConfig(AppConfig):
         from sending.canary import register_recency_provider
 
         register_recency_provider(subscriptions_recency)  # the canary's first slice
+        post_delete.connect(tracking.on_subscription_deleted, sender=Subscription,
+                            dispatch_uid="newsletter.tracking.forget")
         complaint_received.connect(receivers.on_complaint_received,
                                    dispatch_uid="newsletter.complaint")
         address_suppressed.connect(receivers.on_address_suppressed,

@@ -47,6 +47,8 @@ from newsletter.campaigns import (
     segment_attributes_validate,
 )
 
+TRACKING_FIELDS = ("track_clicks", "track_opens", "tracking_privacy", "archive_public")
+ENGAGEMENT_FIELDS = ("segment_clicked_campaign", "segment_opened_days")
 PHONE_WIDTH = 390
 DESKTOP_WIDTH = 760
 TIMEZONES = sorted(zoneinfo.available_timezones())
@@ -82,13 +84,22 @@ class LayoutAdmin(admin.ModelAdmin):
             Layout.objects.exclude(pk=obj.pk).update(is_default=False)
 
 
+class ListDefaultSelect(forms.NullBooleanSelect):
+    """Yes / no / the first list's default (instead of Django's "Unknown")."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs)
+        self.choices = [("unknown", _("The list's default")), ("true", _("Yes")),
+                        ("false", _("No"))]
+
+
 class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
         fields = ["name", "subject", "preheader", "layout", "body_format", "body", "text_body",
                   "from_name", "from_email", "reply_to", "lists", "exclude_lists",
                   "segment_attributes", "subscribed_after", "subscribed_before", "tags", "pool",
-                  "canary"]
+                  "canary", *TRACKING_FIELDS, *ENGAGEMENT_FIELDS]
         widgets = {
             "subject": forms.TextInput(attrs={"size": 80}),
             "preheader": forms.TextInput(attrs={"size": 80}),
@@ -98,6 +109,7 @@ class CampaignForm(forms.ModelForm):
                                                "style": "font-family: monospace"}),
             "lists": forms.CheckboxSelectMultiple,
             "exclude_lists": forms.CheckboxSelectMultiple,
+            "track_clicks": ListDefaultSelect,
         }
 
     def clean_segment_attributes(self):
@@ -150,6 +162,8 @@ class CampaignAdmin(admin.ModelAdmin):
         (_("Audience"), {"fields": ("lists", "exclude_lists", "segment_attributes",
                                     "subscribed_after", "subscribed_before")}),
         (_("Filing"), {"fields": ("tags", "pool", "canary")}),
+        (_("Engagement segment"), {"fields": ENGAGEMENT_FIELDS}),
+        (_("Tracking and archive"), {"fields": TRACKING_FIELDS}),
     )
 
     # -- list and form

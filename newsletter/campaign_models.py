@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from newsletter.tracking_models import PRIVACY_CHOICES
+
 
 class Layout(models.Model):
     """A reusable HTML frame: a ``{{ content }}`` slot and a footer with the legal bits."""
@@ -105,6 +107,30 @@ class Campaign(models.Model):
                  ("off", _("Off: everyone at once"))],
         help_text=_("Send to a small slice first and widen while bounces, complaints and "
                     "blocks stay low; a bad slice pauses the campaign."))
+    # Tracking and archive (newsletter.tracking, newsletter.archive). Empty: the first
+    # list's default; opens are never tracked unless asked for.
+    track_clicks = models.BooleanField(
+        _("track clicks"), null=True, blank=True,
+        help_text=_("Empty: the first list's default. Unsubscribe and preference links "
+                    "are never tracked."))
+    track_opens = models.BooleanField(
+        _("track opens"), default=False,
+        help_text=_("A tracking pixel. Machine opens (Apple Mail Privacy Protection, "
+                    "scanners) are counted apart."))
+    tracking_privacy = models.CharField(
+        _("tracking privacy"), max_length=16, blank=True,
+        choices=PRIVACY_CHOICES, help_text=_("Empty: the first list's default."))
+    archive_public = models.BooleanField(
+        _("show in the public archive"), default=False,
+        help_text=_("Listed at /archive/<list>/ for lists with a public archive, "
+                    "without any subscriber's data."))
+    segment_clicked_campaign = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("only those who clicked in campaign"),
+        help_text=_("Needs linked tracking in that campaign; machine clicks do not count."))
+    segment_opened_days = models.PositiveIntegerField(
+        _("only those who opened in the last N days"), null=True, blank=True,
+        help_text=_("Human opens in campaigns with linked tracking."))
 
     state = models.CharField(_("state"), max_length=16, choices=State.choices,
                              default=State.DRAFT, editable=False)

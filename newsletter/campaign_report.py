@@ -16,6 +16,7 @@ from django.db.models import Count
 from deliverability.models import BounceEvent
 from newsletter.campaign_models import Campaign
 from newsletter.models import ConsentRecord
+from newsletter.tracking_report import TrackingReport, tracking_report
 from sending.models import Delivery, DeliveryAttempt
 
 BOUNCE_KINDS = ("hard", "soft", "block")
@@ -29,10 +30,17 @@ class ProviderRow:
     states: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
     bounces: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BOUNCE_KINDS, 0))
     complaints: int = 0
+    clickers: int = 0  # distinct human clickers (click tracking)
 
     @property
     def total(self) -> int:
         return sum(self.states.values())
+
+    @property
+    def click_through(self) -> str:
+        """Distinct human clickers per message sent, as a percentage."""
+        sent = self.states.get("sent", 0)
+        return f"{100 * self.clickers / sent:.1f} %" if sent else "-"
 
 
 @dataclass
@@ -47,10 +55,17 @@ class CampaignReport:
     pause_reason: str = ""
     warmup: list[dict] = field(default_factory=list)  # sending.warmup.plan_rows_for_mailing
     canary: dict | None = None  # sending.canary.canary_status
+    tracking: TrackingReport | None = None
 
     @property
     def warmup_section(self) -> dict:
         return {"title": "Warm-up plans this campaign sends under", "rows": self.warmup}
+
+    @property
+    def click_through(self) -> str:
+        if self.tracking is None or not self.sent:
+            return "-"
+        return f"{100 * self.tracking.unique_clickers / self.sent:.1f} %"
 
     @property
     def sent(self) -> int:
@@ -129,11 +144,15 @@ def campaign_report(campaign: Campaign) -> CampaignReport:
                                 created_at__gte=mailing.started_at,
                                 subscription_id__in=subscriptions)
                         .values("subscription_id").distinct().count())
+    engagement = tracking_report(campaign, mailing.started_at)
+    for provider, clickers in engagement.clickers_by_provider.items():
+        row(provider).clickers = clickers
     providers = sorted(rows.values(), key=lambda r: (-r.total, r.provider))
     return CampaignReport(audience=mailing.recipients, started=True, states=states,
                           bounces=bounces, complaints=complaints, unsubscribes=unsubscribes,
                           providers=providers, pause_reason=mailing.pause_reason,
-                          warmup=_warmup_rows(mailing), canary=_canary(mailing))
+                          warmup=_warmup_rows(mailing), canary=_canary(mailing),
+                          tracking=engagement)
 
 
 def _warmup_rows(mailing) -> list[dict]:

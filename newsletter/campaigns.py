@@ -34,6 +34,8 @@ from newsletter.campaign_render import (
 )
 from newsletter.exceptions import NewsletterError
 from newsletter.models import Subscription
+from newsletter.tracking import tracking_prepare
+from newsletter.tracking_models import TrackingEvent
 from sending import conf as sending_conf
 from sending.lifecycle import LifecycleError, mailing_cancel, mailing_pause, mailing_resume
 from sending.models import Mailing
@@ -123,9 +125,13 @@ def campaign_errors(campaign: Campaign) -> dict[str, str]:
     for field, html in (("subject", False), ("preheader", False), ("body", True),
                         ("text_body", False)):
         try:
-            compile_template(getattr(campaign, field), html=html)
+            template = compile_template(getattr(campaign, field), html=html)
         except TemplateError as error:
             errors.setdefault(field, f"Personalisation: {error}")
+            continue
+        if any(name.split(".")[0] == "track" for name in template.fields):
+            errors.setdefault(field, "Personalisation: {{ track... }} is filled in by click "
+                                     "tracking when the campaign starts; do not write it.")
     return errors
 
 
@@ -141,11 +147,28 @@ def campaign_audience(campaign: Campaign) -> QuerySet[Subscription]:
         query = query.filter(created_at__gte=campaign.subscribed_after)
     if campaign.subscribed_before:
         query = query.filter(created_at__lt=campaign.subscribed_before)
+    query = _engagement_filter(campaign, query)
     excluded = list(campaign.exclude_lists.values_list("id", flat=True))
     if excluded:
         query = query.exclude(subscriber_id__in=Subscription.objects.filter(
             mailing_list_id__in=excluded, status=Subscription.Status.CONFIRMED,
         ).values("subscriber_id"))
+    return query
+
+
+def _engagement_filter(campaign: Campaign, query: QuerySet[Subscription]) -> QuerySet:
+    """Segments by human clicks and opens (linked tracking only; machine hits never count).
+    Matched by subscriber, so a click in a campaign to another list counts too."""
+    if campaign.segment_clicked_campaign_id:
+        clicked = TrackingEvent.objects.filter(
+            campaign_id=campaign.segment_clicked_campaign_id, kind="click", machine=False)
+        query = query.filter(subscriber_id__in=Subscription.objects.filter(
+            id__in=clicked.values("subscription_id")).values("subscriber_id"))
+    if campaign.segment_opened_days:
+        since = timezone.now() - timedelta(days=campaign.segment_opened_days)
+        opened = TrackingEvent.objects.filter(kind="open", machine=False, at__gte=since)
+        query = query.filter(subscriber_id__in=Subscription.objects.filter(
+            id__in=opened.values("subscription_id")).values("subscriber_id"))
     return query
 
 
@@ -225,6 +248,12 @@ def campaign_checklist(campaign: Campaign) -> list[Check]:
     checks.append(Check("Audience is not empty", size > 0,
                         f"{size} confirmed subscriber{'s' if size != 1 else ''}" if chosen
                         else "Choose one or more lists."))
+    source = campaign.segment_clicked_campaign
+    if source is not None and source.tracking_privacy != "linked":
+        checks.append(Check(
+            f"Segment “clicked in {source.name}” can select someone", False,
+            "That campaign counted clicks without linking them to subscribers (counts only): "
+            "nobody can be selected by them.", blocking=False))
     return checks
 
 
@@ -265,6 +294,10 @@ def campaign_duplicate(campaign: Campaign, *, user=None) -> Campaign:
         subscribed_after=campaign.subscribed_after,
         subscribed_before=campaign.subscribed_before, tags=campaign.tags, pool=campaign.pool,
         canary=campaign.canary,
+        track_clicks=campaign.track_clicks, track_opens=campaign.track_opens,
+        tracking_privacy=campaign.tracking_privacy,
+        segment_clicked_campaign=campaign.segment_clicked_campaign,
+        segment_opened_days=campaign.segment_opened_days,
         created_by=user if user is not None and user.is_authenticated else None)
     copy.lists.set(campaign.lists.all())
     copy.exclude_lists.set(campaign.exclude_lists.all())
@@ -474,7 +507,7 @@ def campaign_start(campaign_id: int, *, now: datetime | None = None) -> Campaign
             if blocking:
                 raise CampaignError("not started, the checklist failed: "
                                     + "; ".join(c.name for c in blocking))
-            parts = campaign_parts(campaign)
+            parts = tracking_prepare(campaign, campaign_parts(campaign))
             name, address, reply_to = campaign_sender(campaign)
             first = campaign.lists.order_by("id").first()
             from sending.services import mailing_create, mailing_start

@@ -57,3 +57,13 @@ IMPORT_WRITERS = env_int("IMPORT_WRITERS", 2, minimum=1, maximum=8)
 PREFLIGHT_BEFORE_START = env_str("PREFLIGHT_BEFORE_START", "warn").lower()
 if PREFLIGHT_BEFORE_START not in ("off", "warn", "block"):
     raise ConfigError(f"PREFLIGHT_BEFORE_START={PREFLIGHT_BEFORE_START!r}: use off, warn or block")
+
+# --- Click and open tracking (newsletter.tracking) ---
+# Days hits stay linked to a subscriber (campaigns in linked mode); then only counts remain.
+TRACKING_LINKED_RETENTION_DAYS = env_int("TRACKING_LINKED_RETENTION_DAYS", 90, minimum=1)
+# Optional CSV of proxy ranges whose pixel fetches are machine opens (first column a CIDR),
+# e.g. Apple's iCloud Private Relay list, mask-api.icloud.com/egress-ip-ranges.csv.
+TRACKING_PROXY_RANGES_FILE = env_str("TRACKING_PROXY_RANGES_FILE", "")
+# Milliseconds a web process gathers clicks and opens before pushing them to Redis in one
+# call (a crash loses at most that much); 0: push in the request.
+TRACKING_FLUSH_MS = env_int("TRACKING_FLUSH_MS", 200, minimum=0, maximum=10000)

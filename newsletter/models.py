@@ -12,6 +12,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from newsletter.tracking_models import PRIVACY_CHOICES
+
 DEFAULT_CONSENT_TEXT = _(
     "I want to receive this newsletter by e-mail. I can unsubscribe at any time "
     "with the link in every mail."
@@ -37,6 +39,21 @@ class MailingList(models.Model):
         _("consent text"), default=DEFAULT_CONSENT_TEXT,
         help_text=_("Shown next to the signup checkbox. Every change is kept as a new "
                     "version; consent records point to the version the person saw."))
+    # Tracking defaults for its campaigns, and the public archive (newsletter.archive).
+    track_clicks = models.BooleanField(
+        _("track clicks by default"), default=False,
+        help_text=_("Campaigns to this list rewrite their links to count clicks."))
+    tracking_privacy = models.CharField(
+        _("tracking privacy by default"), max_length=16, default="counts",
+        choices=PRIVACY_CHOICES)
+    archive_public = models.BooleanField(
+        _("public archive"), default=False,
+        help_text=_("Campaigns marked public are shown at /archive/<slug>/ with a feed "
+                    "(the list must also be public)."))
+    personalisation_defaults = models.JSONField(
+        _("personalisation defaults"), default=dict, blank=True,
+        help_text=_('What the archive shows instead of personal fields, e.g. '
+                    '{"name": "reader", "city": "your town"}.'))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -259,3 +276,10 @@ class SubscriberImport(models.Model):
 
 # Campaigns and layouts live in their own module; imported here so Django finds them.
 from newsletter.campaign_models import Campaign, Layout  # noqa: E402, F401
+from newsletter.tracking_models import (  # noqa: E402, F401
+    TrackedLink,
+    TrackingBatch,
+    TrackingCount,
+    TrackingEvent,
+    TrackingUnique,
+)

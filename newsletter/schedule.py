@@ -16,6 +16,16 @@ BEAT_SCHEDULE: dict = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "newsletter.tracking-drain": {
+        "task": "newsletter.tracking_drain",
+        "schedule": 10.0,
+        "options": {"expires": 9},
+    },
+    "newsletter.tracking-events-expire": {
+        "task": "newsletter.tracking_events_expire",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
     "newsletter.purge-unconfirmed": {
         "task": "newsletter.subscriptions_purge_unconfirmed",
         "schedule": 3600.0,

@@ -60,3 +60,19 @@ def campaigns_start_due() -> int:
     from newsletter.campaigns import campaigns_start_due as start
 
     return start()
+
+
+@shared_task(name="newsletter.tracking_drain", queue="maintenance", ignore_result=True)
+def tracking_drain() -> int:
+    """Every few seconds: count the clicks and opens waiting in Redis (human or machine)."""
+    from newsletter.tracking_drain import tracking_drain as drain
+
+    return drain()
+
+
+@shared_task(name="newsletter.tracking_events_expire", queue="maintenance", ignore_result=True)
+def tracking_events_expire() -> int:
+    """Hourly: drop clicks and opens linked to subscribers past the retention period."""
+    from newsletter.tracking import tracking_events_expire as expire
+
+    return expire()

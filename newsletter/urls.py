@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from newsletter import views
+from newsletter import archive, views
 
 app_name = "newsletter"
 
@@ -20,4 +20,6 @@ urlpatterns = [
     # Reached only through the fresh link privacy_request mails (tokens.privacy_token).
     path("me/export/<str:token>/", views.privacy_export, name="privacy-export"),
     path("me/erase/<str:token>/", views.privacy_erase, name="privacy-erase"),
+    # The public archive (newsletter.archive); tracking is in newsletter.tracking_urls.
+    *archive.urlpatterns,
 ]

@@ -19,6 +19,7 @@ from html import escape
 
 ALLOWED = frozenset({
     "subscriber", "email", "unsubscribe_url", "one_click_url", "preferences_url", "list_id",
+    "track",  # signed click and open links, filled by newsletter.tracking
 })
 
 _TAG = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
