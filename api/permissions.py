@@ -17,6 +17,10 @@ _ACTION_FOR_METHOD = {"GET": "view", "HEAD": "view", "OPTIONS": "view", "POST": 
                       "PUT": "change", "PATCH": "change", "DELETE": "delete"}
 
 
+def _handles(view, request) -> bool:
+    return hasattr(view, request.method.lower())
+
+
 class TokenScope(permissions.BasePermission):
     message = "This token's scopes do not allow this."
 
@@ -24,6 +28,8 @@ class TokenScope(permissions.BasePermission):
         token = request.auth
         if not isinstance(token, ApiToken):
             return False
+        if not _handles(view, request):
+            return True  # dispatch answers 405
         scopes = set(token.scopes)
         if request.method in SAFE:
             read = getattr(view, "read_scopes", (ApiToken.Scope.READ,))
@@ -41,6 +47,8 @@ class ModelPermissions(permissions.BasePermission):
         if not (user and user.is_authenticated):
             return False
         model = getattr(view, "permission_model", None)
+        if not _handles(view, request):
+            return True
         if model is None:
             return False  # a view that names no model is refused, never open
         actions = getattr(view, "permission_actions", {}).get(request.method) or [

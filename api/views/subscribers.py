@@ -30,7 +30,7 @@ class SubscriberViewSet(viewsets.ModelViewSet):
     def get_queryset(self):
         rows = Subscriber.objects.prefetch_related(Prefetch(
             "subscriptions", queryset=Subscription.objects.select_related("mailing_list")))
-        params = self.request.query_params
+        params = self.request.query_params if self.action == "list" else {}
         if params.get("email"):
             rows = rows.filter(email__iexact=params["email"].strip())
         if params.get("search"):

@@ -36,7 +36,7 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
     def get_queryset(self):
         rows = Subscription.objects.select_related("subscriber", "mailing_list")
-        params = self.request.query_params
+        params = self.request.query_params if self.action == "list" else {}
         if params.get("list"):
             rows = rows.filter(mailing_list__slug=params["list"][:64])
         if params.get("email"):

@@ -25,7 +25,7 @@ class SuppressionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
     def get_queryset(self):
         rows = Suppression.objects.all()
-        params = self.request.query_params
+        params = self.request.query_params if self.action == "list" else {}
         if params.get("address"):
             rows = rows.filter(address=normalise(params["address"][:320]))
         if params.get("reason"):
