@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -82,6 +83,7 @@ def problem_exception_handler(exc, context):
                     content_type=CONTENT_TYPE)
 
 
+@csrf_exempt  # a refusal, never a form: no CSRF page for a PATCH to a wrong path
 def not_found_view(request, exception=None):
     """404 below /api/ as a problem too (unknown paths never reach DRF)."""
     return JsonResponse(problem(404, "No such API endpoint.", instance=request.path),

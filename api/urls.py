@@ -40,5 +40,5 @@ urlpatterns = [
     path("schema/", _PublicSchema.as_view(), name="schema"),
     path("docs/", _PublicDocs.as_view(url_name="api:schema"), name="docs"),
     path("", include(router.urls)),
-    re_path(r"^.*$", not_found_view),
+    re_path(r"^[\s\S]*$", not_found_view),  # any rest, line breaks included
 ]
