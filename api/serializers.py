@@ -79,8 +79,9 @@ class SignupSerializer(ClientSerializer):
 
 
 class SignupResultSerializer(serializers.Serializer):
-    outcome = serializers.CharField(help_text="requested, confirmed, already_confirmed, "
-                                    "mail_limited, address_limited or suppressed")
+    outcome = serializers.CharField(help_text="queued (a worker stores it), requested, "
+                                    "confirmed, already_confirmed, mail_limited, "
+                                    "address_limited or suppressed")
     subscription = SubscriptionSerializer(allow_null=True)
 
 

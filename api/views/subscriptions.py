@@ -21,9 +21,10 @@ from api.views.base import ID_PATTERN, api_client, service_errors
 from newsletter.models import ConsentText, MailingList, Subscription
 from newsletter.services.subscriptions import (
     SignupOutcome,
-    subscription_create,
+    subscription_request,
     subscription_unsubscribe,
 )
+from newsletter.validation import address_clean
 
 
 class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
@@ -53,40 +54,50 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(request=SignupSerializer, responses={201: SignupResultSerializer,
-                                                        200: SignupResultSerializer})
+    @extend_schema(request=SignupSerializer, responses={
+        201: SignupResultSerializer, 200: SignupResultSerializer, 202: SignupResultSerializer})
     def create(self, request, *args, **kwargs):
-        """Sign someone up, as the list's signup form does: with double opt-in the
-        subscription is pending and the confirmation mail goes out; without it, confirmed."""
+        """Sign someone up through the signup form's own service: with double opt-in the
+        subscription is pending and the confirmation mail goes out; without, confirmed.
+
+        As with the form, the request only checks (limits per stated IP and list,
+        address) and queues; a worker stores it and mails (202, outcome ``queued``:
+        see ``GET /api/v1/subscriptions/?email=``). Where signups are stored in the
+        request (SIGNUP_ASYNC off), the answer is the outcome and the subscription.
+        """
         data = SignupSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         mailing_list = MailingList.objects.filter(slug=values["list"]).first()
         if mailing_list is None:
             raise exceptions.ValidationError({"list": ["No list with this slug."]})
-        consent_text = None
+        consent_text_id = None
         if values["consent_text_version"] is not None:
-            consent_text = ConsentText.objects.filter(
-                mailing_list=mailing_list, version=values["consent_text_version"]).first()
-            if consent_text is None:
+            consent_text_id = ConsentText.objects.filter(
+                mailing_list=mailing_list, version=values["consent_text_version"]
+            ).values_list("id", flat=True).first()
+            if consent_text_id is None:
                 raise exceptions.ValidationError(
                     {"consent_text_version": ["This list has no such consent text version."]})
-        outcome = service_errors(lambda: subscription_create(
+        outcome = service_errors(lambda: subscription_request(
             mailing_list=mailing_list, email=values["email"], name=values["name"],
-            consent_text=consent_text, client=api_client(values)))
-        subscription = (self.get_queryset().filter(
-            mailing_list=mailing_list, subscriber__email=_address(values["email"])).first()
-            if outcome != SignupOutcome.SUPPRESSED else None)
-        if subscription is not None and outcome in (SignupOutcome.REQUESTED,
-                                                    SignupOutcome.CONFIRMED,
-                                                    SignupOutcome.MAIL_LIMITED):
+            consent_text_id=consent_text_id, client=api_client(values)))
+        subscription = None
+        if outcome not in (SignupOutcome.QUEUED, SignupOutcome.SUPPRESSED):
+            subscription = self.get_queryset().filter(
+                mailing_list=mailing_list, subscriber__email=address_clean(values["email"])
+            ).first()
+        if subscription is not None and outcome in _STORED:
             audit.log_write(request, subscription, audit.ADDED, f"signup: {outcome}")
+        elif outcome == SignupOutcome.QUEUED:
+            audit.log_write(request, mailing_list, audit.CHANGED,
+                            "signup queued for a subscriber (source api)")
         body = {"outcome": str(outcome),
                 "subscription": SubscriptionSerializer(subscription).data if subscription
                 else None}
-        created = outcome in (SignupOutcome.REQUESTED, SignupOutcome.CONFIRMED,
-                              SignupOutcome.MAIL_LIMITED)
-        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        code = (status.HTTP_202_ACCEPTED if outcome == SignupOutcome.QUEUED
+                else status.HTTP_201_CREATED if outcome in _STORED else status.HTTP_200_OK)
+        return Response(body, status=code)
 
     @extend_schema(request=UnsubscribeSerializer, responses=UnsubscribeResultSerializer)
     @action(detail=True, methods=["post"], permission_actions={"POST": ["change"]})
@@ -105,7 +116,4 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                          "subscription": SubscriptionSerializer(subscription).data})
 
 
-def _address(email: str) -> str:
-    from newsletter.validation import address_clean
-
-    return address_clean(email)
+_STORED = (SignupOutcome.REQUESTED, SignupOutcome.CONFIRMED, SignupOutcome.MAIL_LIMITED)

@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from api.models import TransactionalTemplate
+from newsletter.models import ConsentRecord
 from sending.models import TransactionalEmail
 from sending.sink import sink_messages
 from tests.helpers import wait_until
@@ -106,12 +107,18 @@ def test_tx_state_shows_only_api_mail(api):
 
 @pytest.mark.django_db(transaction=True)
 def test_api_signup_confirmation_mail_confirm(api, mailing_list, smtp_sink,
-                                              celery_worker_factory):
+                                              celery_worker_factory, monkeypatch):
+    """As deployed: the request queues the signup, the worker stores it and mails."""
+    from newsletter import conf
+
+    monkeypatch.setattr(conf, "SIGNUP_ASYNC", True)
     celery_worker_factory("transactional", name="tx")
-    response = api().post("/api/v1/subscriptions/", {
+    client = api()
+    response = client.post("/api/v1/subscriptions/", {
         "list": "shop-news", "email": "ann@example.org", "ip": "198.51.100.7",
         "user_agent": "Shop/1"}, format="json")
-    assert response.json()["outcome"] == "requested"
+    assert response.status_code == 202
+    assert response.json() == {"outcome": "queued", "subscription": None}
     stored = wait_until(lambda: sink_messages(smtp_sink.directory), timeout=20)
     assert stored[0].rcpt_to == "ann@example.org"
     path = link_path(stored[0].text, "/confirm/")
@@ -119,5 +126,7 @@ def test_api_signup_confirmation_mail_confirm(api, mailing_list, smtp_sink,
     page = browser.get(path)
     done = browser.post(path, {"csrfmiddlewaretoken": str(page.context["csrf_token"])})
     assert done.context["outcome"] == "confirmed"
-    sid = response.json()["subscription"]["id"]
-    assert api().get(f"/api/v1/subscriptions/{sid}/").json()["status"] == "confirmed"
+    found = client.get("/api/v1/subscriptions/", {"email": "ann@example.org"}).json()
+    assert [row["status"] for row in found["results"]] == ["confirmed"]
+    record = ConsentRecord.objects.get(event="signup")
+    assert (record.source, record.ip, record.user_agent) == ("api", "198.51.100.7", "Shop/1")
