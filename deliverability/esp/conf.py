@@ -1,12 +1,12 @@
 """Settings of the ESP webhooks, read through config.env. A provider left unset refuses
 every post to its hook (fail closed)."""
 
-from config.env import env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_str
 
 # Amazon SES through SNS: the topic ARNs whose notifications are taken (others: 403).
 SES_SNS_TOPIC_ARNS = env_list("SES_SNS_TOPIC_ARNS", [])
 # Confirm SNS subscriptions to those topics by fetching their SubscribeURL.
-SES_SNS_AUTO_CONFIRM = env_str("SES_SNS_AUTO_CONFIRM", "true").lower() in ("1", "true", "yes")
+SES_SNS_AUTO_CONFIRM = env_bool("SES_SNS_AUTO_CONFIRM", True)
 
 # SendGrid signed event webhook: the verification key (base64 DER or PEM) from
 # Settings > Mail Settings > Event Webhook > Signature Verification.

@@ -258,3 +258,14 @@ def test_postmark_bounce_types_follow_the_smtp_answer_when_given(hooks, subscrib
                        **pay.postmark_auth()).status_code == 200
     assert BounceEvent.objects.get().kind == "soft"
     assert not Suppression.objects.exists()
+
+
+@pytest.mark.parametrize("provider", ["ses", "mailgun"])
+def test_esp_bounces_and_complaints_feed_the_guardrails(hooks, provider, subscribed,
+                                                        monkeypatch):
+    from sending.lifecycle import guardrail_reason
+
+    monkeypatch.setenv("GUARDRAIL_MIN_SAMPLE", "1")
+    assert guardrail_reason(subscribed.mailing) is None
+    assert post(hooks, provider, "hard", subscribed).status_code == 200
+    assert "hard bounces" in guardrail_reason(subscribed.mailing)
