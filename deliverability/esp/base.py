@@ -7,9 +7,11 @@ hand back; intake then also checks that delivery went to the event's recipient.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
+from config.redis import get_redis
 from deliverability.classify import classify_reply
 from deliverability.intake import ingest_reported
 from deliverability.models import InboundMessage
@@ -24,6 +26,26 @@ class Refused(Exception):
 
 class Malformed(Exception):
     """Verified, or not yet checkable, but not the provider's documented shape (400)."""
+
+
+class replay_guard:
+    """Take a one-time value (a signature, a token) in Redis for ``ttl`` seconds; a value
+    already taken is a replay. If what follows fails, the value is given back, so the
+    provider's retry of the same post is not mistaken for one."""
+
+    def __init__(self, name: str, value: str, ttl: int):
+        self.key = f"deliverability:esp:{name}:{hashlib.sha256(value.encode()).hexdigest()}"
+        self.ttl = ttl
+
+    def __enter__(self):
+        if not get_redis().set(self.key, "1", nx=True, ex=self.ttl):
+            raise Refused("seen before (replay)")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and not issubclass(exc_type, Refused | Malformed):
+            get_redis().delete(self.key)
+        return False
 
 
 def our_message(*values) -> tuple[int | None, int | None]:

@@ -19,14 +19,13 @@ import hmac
 import json
 import time
 
-from config.redis import get_redis
 from deliverability.esp import conf
-from deliverability.esp.base import Malformed, Refused, record, result
+from deliverability.esp.base import Malformed, Refused, record, replay_guard, result
 
 SOURCE = "mailgun"
 
 
-def verify(signature: dict) -> None:
+def verify(signature: dict) -> replay_guard:
     if not conf.MAILGUN_WEBHOOK_SIGNING_KEY:
         raise Refused("MAILGUN_WEBHOOK_SIGNING_KEY is not set")
     timestamp, token, given = (str(signature.get(k) or "") for k in (
@@ -39,9 +38,8 @@ def verify(signature: dict) -> None:
         raise Refused("bad signature")
     if abs(time.time() - int(timestamp)) > conf.MAILGUN_WEBHOOK_MAX_AGE_S:
         raise Refused("timestamp outside the accepted window")
-    key = f"deliverability:esp:mailgun:{hashlib.sha256(token.encode()).hexdigest()}"
-    if not get_redis().set(key, "1", nx=True, ex=conf.MAILGUN_WEBHOOK_MAX_AGE_S * 2):
-        raise Refused("token seen before (replay)")
+    # Kept for twice the window: a token can never come back while its timestamp passes.
+    return replay_guard(SOURCE, token, conf.MAILGUN_WEBHOOK_MAX_AGE_S * 2)
 
 
 def handle(body: bytes) -> dict:
@@ -51,7 +49,11 @@ def handle(body: bytes) -> dict:
         raise Refused("body is not JSON: nothing signed") from exc
     if not isinstance(payload, dict) or not isinstance(payload.get("signature"), dict):
         raise Refused("no signature")
-    verify(payload["signature"])
+    with verify(payload["signature"]):
+        return _take(payload)
+
+
+def _take(payload: dict) -> dict:
     event = payload.get("event-data")
     if not isinstance(event, dict):
         raise Malformed("no event-data")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import time
 
@@ -25,9 +24,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from config.redis import get_redis
 from deliverability.esp import conf
-from deliverability.esp.base import Malformed, Refused, record, result
+from deliverability.esp.base import Malformed, Refused, record, replay_guard, result
 
 SOURCE = "sendgrid"
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -45,7 +43,7 @@ def public_key(text: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def verify(body: bytes, signature: str | None, timestamp: str | None) -> None:
+def verify(body: bytes, signature: str | None, timestamp: str | None) -> replay_guard:
     if not conf.SENDGRID_WEBHOOK_PUBLIC_KEY:
         raise Refused("SENDGRID_WEBHOOK_PUBLIC_KEY is not set")
     if not signature or not timestamp or not timestamp.isdigit() or len(timestamp) > 12:
@@ -58,13 +56,16 @@ def verify(body: bytes, signature: str | None, timestamp: str | None) -> None:
             der, timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, binascii.Error, ValueError) as exc:
         raise Refused("bad signature") from exc
-    seen = f"deliverability:esp:sendgrid:{hashlib.sha256(der).hexdigest()}"
-    if not get_redis().set(seen, "1", nx=True, ex=conf.SENDGRID_WEBHOOK_MAX_AGE_S):
-        raise Refused("signature seen before (replay)")
+    return replay_guard(SOURCE, base64.b64encode(der).decode(),
+                        conf.SENDGRID_WEBHOOK_MAX_AGE_S)
 
 
 def handle(body: bytes, headers) -> dict:
-    verify(body, headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER))
+    with verify(body, headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER)):
+        return _take(body)
+
+
+def _take(body: bytes) -> dict:
     try:
         events = json.loads(body)
     except ValueError as exc:

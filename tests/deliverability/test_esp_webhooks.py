@@ -269,3 +269,35 @@ def test_esp_bounces_and_complaints_feed_the_guardrails(hooks, provider, subscri
     assert guardrail_reason(subscribed.mailing) is None
     assert post(hooks, provider, "hard", subscribed).status_code == 200
     assert "hard bounces" in guardrail_reason(subscribed.mailing)
+
+
+@pytest.mark.parametrize("provider", ["sendgrid", "mailgun"])
+def test_a_post_that_failed_in_intake_is_taken_when_retried(hooks, provider, subscribed,
+                                                            monkeypatch):
+    """The one-time token/signature is given back when storing fails (the provider retries
+    the same post on a 5xx): the retry is not a replay."""
+    from deliverability.esp import base
+
+    real = base.ingest_reported
+    calls = []
+
+    def failing_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(base, "ingest_reported", failing_once)
+    client = Client(raise_request_exception=False)
+    if provider == "sendgrid":
+        body = json.dumps(pay.sendgrid_events("hard", subscribed)[1:]).encode()
+        headers = hooks.sendgrid.headers(body)
+        send = lambda: client.post("/hooks/sendgrid/", body,  # noqa: E731
+                                   content_type="application/json", **headers)
+    else:
+        body = json.dumps(pay.mailgun_payload("hard", subscribed))
+        send = lambda: client.post("/hooks/mailgun/", body,  # noqa: E731
+                                   content_type="application/json")
+    assert send().status_code == 500
+    assert send().status_code == 200
+    assert BounceEvent.objects.get().action == BounceEvent.Action.SUPPRESSED
