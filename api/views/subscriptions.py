@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from api import audit
 from api.models import ApiToken
+from api.selectors import list_by_slug
 from api.serializers import (
     SignupResultSerializer,
     SignupSerializer,
@@ -18,7 +19,7 @@ from api.serializers import (
     UnsubscribeSerializer,
 )
 from api.views.base import ID_PATTERN, api_client, service_errors
-from newsletter.models import ConsentText, MailingList, Subscription
+from newsletter.models import ConsentText, Subscription
 from newsletter.services.subscriptions import (
     SignupOutcome,
     subscription_request,
@@ -68,7 +69,7 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         data = SignupSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        mailing_list = MailingList.objects.filter(slug=values["list"]).first()
+        mailing_list = list_by_slug(values["list"])
         if mailing_list is None:
             raise exceptions.ValidationError({"list": ["No list with this slug."]})
         consent_text_id = None

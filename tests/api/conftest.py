@@ -27,9 +27,11 @@ def signups_stored_at_once(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def fresh_list_cache():
+    from api.selectors import lists_cache_clear as api_lists_clear
     from newsletter.selectors import lists_cache_clear
 
     lists_cache_clear()
+    api_lists_clear()
 
 
 @pytest.fixture
