@@ -9,6 +9,8 @@ from newsletter.models import MailingList, Subscriber, Subscription
 
 
 class MailingListSerializer(serializers.ModelSerializer):
+    from_email = serializers.CharField(read_only=True,
+                                       help_text="Empty: the service's default sender.")
     class Meta:
         model = MailingList
         fields = ("id", "name", "slug", "description", "double_opt_in", "public",

@@ -6,6 +6,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
 from api.problems import not_found_view
+from api.views.campaigns import CampaignViewSet
 from api.views.lists import MailingListViewSet
 from api.views.subscribers import SubscriberViewSet
 from api.views.subscriptions import SubscriptionViewSet
@@ -18,6 +19,7 @@ router.register("subscribers", SubscriberViewSet, basename="subscriber")
 router.register("subscriptions", SubscriptionViewSet, basename="subscription")
 router.register("suppressions", SuppressionViewSet, basename="suppression")
 router.register("tx", TxViewSet, basename="tx")
+router.register("campaigns", CampaignViewSet, basename="campaign")
 
 
 class _PublicSchema(SpectacularAPIView):

@@ -68,3 +68,9 @@ def api(make_user):
 def mailing_list(db):
     return MailingList.objects.create(name="Shop News", slug="shop-news",
                                       from_email="news@shop.example")
+
+
+@pytest.fixture
+def bare_list(db):
+    """A list with every optional field empty (answers must still match the schema)."""
+    return MailingList.objects.create(name="Plain", slug="plain")

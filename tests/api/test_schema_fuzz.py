@@ -40,7 +40,7 @@ def wsgi_app():
 
 
 @pytest.fixture
-def api_schema(db, api, mailing_list, settings, wsgi_app):
+def api_schema(db, api, mailing_list, bare_list, settings, wsgi_app):
     application = wsgi_app
     # Enough requests per minute for the whole run: the throttle has its own test.
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
