@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 
 from api.problems import not_found_view
 from api.views.campaigns import CampaignViewSet
+from api.views.imports import ImportViewSet
 from api.views.lists import MailingListViewSet
 from api.views.subscribers import SubscriberViewSet
 from api.views.subscriptions import SubscriptionViewSet
@@ -20,6 +21,7 @@ router.register("subscriptions", SubscriptionViewSet, basename="subscription")
 router.register("suppressions", SuppressionViewSet, basename="suppression")
 router.register("tx", TxViewSet, basename="tx")
 router.register("campaigns", CampaignViewSet, basename="campaign")
+router.register("imports", ImportViewSet, basename="import")
 
 
 class _PublicSchema(SpectacularAPIView):

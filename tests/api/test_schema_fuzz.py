@@ -40,8 +40,9 @@ def wsgi_app():
 
 
 @pytest.fixture
-def api_schema(db, api, mailing_list, bare_list, settings, wsgi_app):
+def api_schema(db, api, mailing_list, bare_list, settings, wsgi_app, tmp_path):
     application = wsgi_app
+    settings.MEDIA_ROOT = tmp_path / "media"  # uploaded imports land here
     # Enough requests per minute for the whole run: the throttle has its own test.
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
                                "DEFAULT_THROTTLE_RATES": {"token": "100000/min"}}
