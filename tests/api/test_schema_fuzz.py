@@ -87,3 +87,24 @@ def test_schema_and_docs_are_served(client, db):
     docs = client.get("/api/v1/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
     assert b"cdn.jsdelivr" not in docs.content  # the page's scripts are served by us
+
+
+def test_api_sequences_follow_the_schema(api_schema, auth_header):
+    """Stateful: schemathesis chains calls by the links it infers (create a subscriber,
+    then read, change and erase it; sign up, then unsubscribe ...)."""
+    from hypothesis.stateful import run_state_machine_as_test
+
+    machine = api_schema.as_state_machine()
+
+    class Sequences(machine):
+        def get_call_kwargs(self, case):
+            return {"headers": auth_header}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=CHECKS)
+
+    # The chains exist: a created subscriber's id feeds the calls on /subscribers/{id}/.
+    assert "POST /api/v1/subscribers/ -> 201" in machine.bundles
+    run_state_machine_as_test(Sequences, settings=settings(
+        max_examples=25, stateful_step_count=6, deadline=None, database=None,
+        suppress_health_check=list(HealthCheck)))
