@@ -242,6 +242,9 @@ def main() -> None:
         bench.report(
             bare_rps=round(bare_rps, 1), api_signup_rps=round(signup_rps, 1),
             ratio=round(signup_rps / bare_rps, 3), target_ratio=0.5, signups=signups,
+            # Each round's own ratio: how much the shared machine moved between runs.
+            round_ratios=[round(s["rps"] / b["rps"], 3) if b["rps"] else None
+                          for b, s in zip(results["bare"], results["signup"], strict=True)],
             gunicorn_workers=args.workers, concurrency=args.concurrency,
             signup_p50_ms=round(statistics.median(r["p50_ms"] for r in results["signup"]), 2),
             bare_p50_ms=round(statistics.median(r["p50_ms"] for r in results["bare"]), 2),
