@@ -79,6 +79,10 @@ INSTALLED_APPS = [
     "deliverability.apps.DeliverabilityConfig",
 ]
 
+# --- HTTP API (issue 17): Django REST framework, OpenAPI schema by drf-spectacular.
+INSTALLED_APPS += ["rest_framework", "drf_spectacular", "drf_spectacular_sidecar",
+                   "api.apps.ApiConfig"]
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -185,6 +189,36 @@ AXES_VERBOSE = False
 # at login; with ADMIN_REQUIRE_2FA=true every admin must (config.admin_site).
 ADMIN_REQUIRE_2FA = env_bool("ADMIN_REQUIRE_2FA", False)
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Postwarden")
+
+# --- HTTP API (issue 17). Tokens only (no session auth: no CSRF surface); every view
+# checks the token's scope and the user's model permissions; throttles count in the
+# Redis cache per token. See api/ and README "API".
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.TokenScope",
+                                   "api.permissions.ModelPermissions"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": env_str("API_RATE_PER_TOKEN", "600/min")},
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.IdCursorPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api.problems.problem_exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Postwarden API",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The docs page's scripts are served from here, not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "api.schema.add_problem_responses"],
+}
 
 # Security defaults; TLS termination is the deployment's concern.
 SESSION_COOKIE_HTTPONLY = True

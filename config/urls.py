@@ -28,5 +28,7 @@ urlpatterns = [
          name="explain-headers"),
     path("admin/report/", admin.site.admin_view(report_views.report_view), name="daily-report"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("api.urls")),  # issue 17: the HTTP API
+    path("hooks/", include("deliverability.esp.urls")),  # issue 17: ESP event webhooks
     path("", include("newsletter.urls")),
 ]

@@ -478,8 +478,53 @@ def _breaker_call(event: BounceEvent, pool: str) -> Callable[[], None]:
 def reclassify(message: InboundMessage) -> InboundMessage:
     """Re-run the classifier on the stored bytes (after the rules improved).
 
-    A message whose raw bytes were pruned (deliverability.retention) keeps its events.
+    A message whose raw bytes were pruned (deliverability.retention) keeps its events;
+    so does a provider's event (ESP webhook): its bytes are JSON, not mail.
     """
+    if message.source in REPORTED_SOURCES:
+        return message
     if not message.raw_compressed or hashlib.sha256(message.raw).hexdigest() != message.key:
         return message
     return process(message, reclassify=True)
+
+
+# --- events a provider reports (ESP webhooks, deliverability.esp) -------------------
+
+# The InboundMessage.source of each ESP webhook; its raw bytes are the event's JSON.
+REPORTED_SOURCES = frozenset({"ses", "sendgrid", "mailgun", "postmark"})
+
+
+def ingest_reported(raw: bytes, *, source: str, result: dict, delivery_id: int | None,
+                    mailing_id: int | None = None) -> InboundMessage:
+    """One event from a provider's verified webhook: stored, then decided like a DSN result.
+
+    ``result`` has classify's keys; ``delivery_id``/``mailing_id`` come from the message
+    id we set. It acts (suppression, breaker, ``bounce_recorded``) only when that names
+    one of our deliveries, of that mailing, to the event's recipient; anything else is
+    recorded and reviewed, never acted on. The same bytes twice change nothing.
+    """
+    message = store(bytes(raw), source=source)
+    if message.processed_at is not None:
+        return message
+    info = _resolve(delivery_id)
+    tied = (info is not None and info.get("sent", True)
+            and (mailing_id is None or info.get("mailing_id") == mailing_id)
+            and normalise(str(result.get("recipient") or "")) == normalise(info["address"]))
+    problem = "" if tied else "the event names no delivery of ours to its recipient"
+    # A verified provider feedback loop counts as ARF does (DESIGN.md "Trust").
+    context = {"info": info if tied else None, "arf": True, "problem": problem,
+               "delivery_id": delivery_id if tied else None}
+    with transaction.atomic():
+        locked = InboundMessage.objects.select_for_update().get(pk=message.pk)
+        if locked.processed_at is not None:
+            return locked
+        event = BounceEvent(message=locked, position=0)
+        _fill(event, result, context, single=True)
+        event.save()
+        _act(event, locked, context)
+        locked.outcome = event.kind[:64]
+        if not tied and event.kind in _ACTING_KINDS:
+            locked.review_reason = problem[:255]
+        locked.processed_at = timezone.now()
+        locked.save(update_fields=["outcome", "review_reason", "processed_at"])
+    return locked
