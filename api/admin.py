@@ -38,7 +38,14 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is not None:
             kwargs["form"] = forms.ModelForm
-        return super().get_form(request, obj, change=change, **kwargs)
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None and not request.user.is_superuser and "user" in form.base_fields:
+            # A token acts with its owner's permissions: anyone but a superuser makes
+            # tokens for themselves only (one for a superuser would be an escalation).
+            field = form.base_fields["user"]
+            field.queryset = field.queryset.filter(pk=request.user.pk)
+            field.initial = request.user.pk
+        return form
 
     @admin.display(description=_("scopes"))
     def scope_list(self, obj: ApiToken) -> str:

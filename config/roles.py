@@ -34,6 +34,8 @@ EDITOR_PERMISSIONS = [
     ("newsletter", "view_subscriber"),
     *_model("newsletter", "subscription", "change", "view"),
     *_model("newsletter", "subscriberimport", "add", "view"),
+    # API tokens of their own (api.admin: only a superuser makes one for someone else).
+    *_model("api", "apitoken", "add", "change", "view"),
 ]
 
 # Relays, lists' settings, breakers, the delivery ledger, bounces, suppressions,
@@ -56,6 +58,8 @@ OPERATOR_PERMISSIONS = [
     *_model("newsletter", "subscription", "change", "view"),
     ("newsletter", "view_consentrecord"), ("newsletter", "view_consenttext"),
     *_model("sending", "warmupplan", "add", "change", "delete", "view"),
+    *_model("api", "apitoken", "add", "change", "view"),
+    *_model("api", "transactionaltemplate", "add", "change", "delete", "view"),
 ]
 
 ROLES: dict[str, list[tuple[str, str]]] = {

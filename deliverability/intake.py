@@ -510,7 +510,7 @@ def ingest_reported(raw: bytes, *, source: str, result: dict, delivery_id: int |
     tied = (info is not None and info.get("sent", True)
             and (mailing_id is None or info.get("mailing_id") == mailing_id)
             and normalise(str(result.get("recipient") or "")) == normalise(info["address"]))
-    problem = "" if tied else "the event names no delivery of ours to its recipient"
+    problem = "" if tied else "not tied to a delivery of ours to the event's recipient"
     # A verified provider feedback loop counts as ARF does (DESIGN.md "Trust").
     context = {"info": info if tied else None, "arf": True, "problem": problem,
                "delivery_id": delivery_id if tied else None}

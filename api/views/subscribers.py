@@ -17,7 +17,7 @@ from api.serializers import (
 from api.services import subscriber_create, subscriber_update
 from api.views.base import ID_PATTERN, api_client, service_errors
 from newsletter.models import Subscriber, Subscription
-from newsletter.services.subscriptions import subscriber_erase
+from newsletter.services.privacy import subscriber_erase
 
 
 class SubscriberViewSet(viewsets.ModelViewSet):

@@ -28,6 +28,7 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
+from api.models import ApiToken, TransactionalTemplate
 from config.roles import AUTHOR, EDITOR, OPERATOR, roles_ensure
 from deliverability.models import (
     BounceEvent,
@@ -77,7 +78,8 @@ AUTHOR_PAGES = ALWAYS | {"newsletter/"} | _model_pages(
     "newsletter/campaign/<pk>/action/", "newsletter/campaign/<pk>/report/"}
 EDITOR_PAGES = AUTHOR_PAGES | _model_pages("newsletter/campaign", "delete") | _model_pages(
     "newsletter/subscriber", *VIEW) | _model_pages("newsletter/subscription", *VIEW) | \
-    _model_pages("newsletter/subscriberimport", *VIEW, "add") | {
+    _model_pages("newsletter/subscriberimport", *VIEW, "add") | {"api/"} | \
+    _model_pages("api/apitoken", *VIEW, "add") | {
     "newsletter/subscriberimport/<import_id>/report/"}
 OPERATOR_PAGES = ALWAYS | {"newsletter/", "sending/", "deliverability/"} | \
     _model_pages("newsletter/mailinglist", *VIEW, "add") | \
@@ -93,14 +95,16 @@ OPERATOR_PAGES = ALWAYS | {"newsletter/", "sending/", "deliverability/"} | \
     _model_pages("deliverability/suppression", *VIEW, "add", "delete") | \
     _model_pages("deliverability/inboundmessage", *VIEW) | \
     _model_pages("deliverability/bounceevent", *VIEW) | \
-    _model_pages("sending/warmupplan", *VIEW, "add", "delete") | {
+    _model_pages("sending/warmupplan", *VIEW, "add", "delete") | {"api/"} | \
+    _model_pages("api/apitoken", *VIEW, "add") | \
+    _model_pages("api/transactionaltemplate", *VIEW, "add", "delete") | {
     "sink/", "sink/<key>/", "breakers/", "breakers/action/", "reputation/checks/",
     "reputation/headers/", "report/"}
 
 # Admin actions each role is offered (and so may run: Django refuses any other).
 AUTHOR_ACTIONS: dict[str, set[str]] = {}
 EDITOR_ACTIONS = {"newsletter.campaign": {"delete_selected"},
-                  "newsletter.subscription": {"unsubscribe"}}
+                  "newsletter.subscription": {"unsubscribe"}, "api.apitoken": {"revoke"}}
 OPERATOR_ACTIONS = {
     "newsletter.mailinglist": {"export_csv"},
     "newsletter.subscriber": {"erase", "delete_selected"},
@@ -110,6 +114,8 @@ OPERATOR_ACTIONS = {
     "deliverability.bounceevent": {"reclassify_events"},
     "deliverability.breakerruleoverride": {"delete_selected"},
     "sending.warmupplan": {"delete_selected"},
+    "api.apitoken": {"revoke"},
+    "api.transactionaltemplate": {"delete_selected"},
 }
 
 ROLE_EXPECTATIONS = {
@@ -155,6 +161,8 @@ def objects(settings, tmp_path, smtp_sink):
                                                               body_text="t"),
         Delivery: Delivery.objects.create(mailing=mailing, address="b@example.org"),
         Suppression: Suppression.objects.create(address="c@example.org", reason="hard"),
+        TransactionalTemplate: TransactionalTemplate.objects.create(
+            slug="receipt", subject="s", body_text="t"),
         WarmupPlan: WarmupPlan.objects.create(kind="ip", target="192.0.2.1",
                                               started_on="2026-01-01"),
         BreakerTransition: BreakerTransition.objects.create(
@@ -187,6 +195,8 @@ def objects(settings, tmp_path, smtp_sink):
     owner = User.objects.create_user("device-owner", password="pw-owner-12345")
     rows[TOTPDevice] = TOTPDevice.objects.create(user=owner, name="phone")
     rows[Group] = Group.objects.first() or Group.objects.create(name="g")
+    rows[ApiToken] = ApiToken.objects.create(user=owner, name="shop", prefix="abcd",
+                                             key_sha256="3" * 64, scopes=["read"])
     for model in admin.site._registry:
         assert model in rows, f"the walk needs a row of {model._meta.label}"
     return {"rows": rows, "sink_key": sink_messages(smtp_sink.directory)[0].key,
