@@ -13,7 +13,7 @@ from deliverability.suppression import suppress
 from newsletter import links, tokens
 from newsletter.models import MailingList, Subscriber, Subscription
 from newsletter.services import subscription_unsubscribe
-from sending import services
+from sending import engine
 from sending.models import Delivery
 from sending.services import (
     address_stop_reason,
@@ -102,7 +102,7 @@ class UnsubscribingRelay(ScriptedHandler):
 
 def test_an_unsubscribe_in_the_middle_of_a_batch_stops_the_rest(
         sending_env, relay_factory, bulk_pool, monkeypatch):
-    monkeypatch.setattr(services, "STOP_RECHECK_S", 0.0)  # every message asks again
+    monkeypatch.setattr(engine, "STOP_RECHECK_S", 0.0)  # every message asks again
     subscriptions = _subscriptions(6)
     relay = relay_factory(start=False)
     relay.handler = UnsubscribingRelay(subscriptions[4].id)
