@@ -34,6 +34,7 @@ from newsletter.campaign_render import (
 )
 from newsletter.exceptions import NewsletterError
 from newsletter.models import Subscription
+from newsletter.personalisation import personalisation_problem
 from sending import conf as sending_conf
 from sending.lifecycle import LifecycleError, mailing_cancel, mailing_pause, mailing_resume
 from sending.models import Mailing
@@ -122,10 +123,9 @@ def campaign_errors(campaign: Campaign) -> dict[str, str]:
         errors["body"] = "The body is empty."
     for field, html in (("subject", False), ("preheader", False), ("body", True),
                         ("text_body", False)):
-        try:
-            compile_template(getattr(campaign, field), html=html)
-        except TemplateError as error:
-            errors.setdefault(field, f"Personalisation: {error}")
+        problem = personalisation_problem(getattr(campaign, field), html=html)
+        if problem:
+            errors.setdefault(field, f"Personalisation: {problem}")
     return errors
 
 
