@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from newsletter.audience_admin import AudienceWidget, audience_count_view
 from newsletter.campaign_models import Campaign, Layout
 from newsletter.campaign_report import campaign_report
 from newsletter.campaigns import (
@@ -98,6 +99,17 @@ class CampaignForm(forms.ModelForm):
             "lists": forms.CheckboxSelectMultiple,
             "exclude_lists": forms.CheckboxSelectMultiple,
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "segment_attributes" in self.fields:
+            field = self.fields["segment_attributes"]
+            field.widget = AudienceWidget(
+                count_url=reverse("admin:newsletter_campaign_audience_count"))
+            field.help_text = _("Only subscribers whose attributes match these rules. "
+                                "Text compares without regard to case unless “match case” "
+                                "is ticked; “does not equal” keeps those without the "
+                                "attribute.")
 
     def clean_segment_attributes(self):
         value = self.cleaned_data.get("segment_attributes") or {}
@@ -241,6 +253,8 @@ class CampaignAdmin(admin.ModelAdmin):
                  name="newsletter_campaign_action"),
             path("<int:pk>/report/", view(self.report_view),
                  name="newsletter_campaign_report"),
+            path("audience-count/", view(audience_count_view),
+                 name="newsletter_campaign_audience_count"),
             *super().get_urls(),
         ]
 
