@@ -78,7 +78,8 @@ AUTHOR_PAGES = ALWAYS | {"newsletter/"} | _model_pages(
 EDITOR_PAGES = AUTHOR_PAGES | _model_pages("newsletter/campaign", "delete") | _model_pages(
     "newsletter/subscriber", *VIEW) | _model_pages("newsletter/subscription", *VIEW) | \
     _model_pages("newsletter/subscriberimport", *VIEW, "add") | {
-    "newsletter/subscriberimport/<import_id>/report/", "newsletter/campaign/<pk>/send-now/"}
+    "newsletter/subscriberimport/<import_id>/report/", "newsletter/campaign/<pk>/send-now/",
+    "newsletter/subscriberimport/<import_id>/mapping/"}
 OPERATOR_PAGES = ALWAYS | {"newsletter/", "sending/", "deliverability/"} | \
     _model_pages("newsletter/mailinglist", *VIEW, "add") | \
     _model_pages("newsletter/subscriber", *VIEW, "delete") | \
