@@ -78,10 +78,9 @@ def layout_default() -> Layout:
 
 def layout_validate(layout: Layout) -> list[str]:
     problems = layout_problems(layout.html, layout.postal_address)
-    try:
-        compile_template(_strip_slots(layout.html), html=True)
-    except TemplateError as error:
-        problems.append(f"Layout HTML: {error}")
+    problem = personalisation_problem(_strip_slots(layout.html), html=True)
+    if problem:
+        problems.append(f"Layout HTML: {problem}")
     return problems
 
 

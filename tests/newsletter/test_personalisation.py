@@ -94,3 +94,15 @@ def test_subject_with_an_unsupported_filter_is_named(campaign):  # noqa: F811
     error = campaign_errors(campaign)["subject"]
     assert "at character 3" in error and "'upper' is not supported" in error
     assert "Allowed fields" in error
+
+
+def test_a_foreign_tag_in_a_layout_is_refused(db):
+    from newsletter.campaign_render import DEFAULT_LAYOUT_HTML
+    from newsletter.campaigns import layout_validate
+    from newsletter.models import Layout
+
+    layout = Layout(html=DEFAULT_LAYOUT_HTML.replace("Unsubscribe", "*|UNSUB|*"),
+                    postal_address="Shop, Main St 1")
+    problems = layout_validate(layout)
+    assert any("Write {{ unsubscribe_url }} instead" in p for p in problems)
+    assert layout_validate(Layout(html=DEFAULT_LAYOUT_HTML, postal_address="Shop")) == []
