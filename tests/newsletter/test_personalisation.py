@@ -101,8 +101,8 @@ def test_a_foreign_tag_in_a_layout_is_refused(db):
     from newsletter.campaigns import layout_validate
     from newsletter.models import Layout
 
-    layout = Layout(html=DEFAULT_LAYOUT_HTML.replace("Unsubscribe", "*|UNSUB|*"),
-                    postal_address="Shop, Main St 1")
-    problems = layout_validate(layout)
+    foreign = Layout(html=DEFAULT_LAYOUT_HTML.replace("Unsubscribe", "*|UNSUB|*"),
+                     postal_address="Shop, Main St 1")
+    problems = layout_validate(foreign)
     assert any("Write {{ unsubscribe_url }} instead" in p for p in problems)
     assert layout_validate(Layout(html=DEFAULT_LAYOUT_HTML, postal_address="Shop")) == []
