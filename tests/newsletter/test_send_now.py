@@ -135,3 +135,20 @@ def test_send_now_starts_at_once_through_the_worker(setup, smtp_sink,  # noqa: F
     log = b"".join(p.read_bytes() for p in tmp_path.glob("worker-ops-*.log"))
     assert re.search(rb"newsletter\.campaign_start_now\[[^\]]+\] succeeded", log)
     assert not re.search(rb"newsletter\.campaigns_start_due\[", log)  # not the beat job
+
+
+def test_a_started_campaign_says_when_it_started_not_when_it_starts(editor, setup):  # noqa: F811
+    from django.utils import timezone
+
+    from newsletter.campaigns import campaign_schedule, campaign_start
+
+    campaign = setup["campaign"]
+    campaign_schedule(campaign, timezone.now())
+    campaign = campaign_start(campaign.id)
+    Campaign.objects.filter(pk=campaign.pk).update(
+        last_error="Pre-flight warnings (sent anyway): dmarc shop.example: no record")
+    page = editor.get(f"/admin/newsletter/campaign/{campaign.pk}/change/").content.decode()
+    state = page.split('id="campaign-state"')[1].split("</p>")[0]
+    assert "started" in state and "starts" not in state
+    assert "At its start: Pre-flight warnings (sent anyway)" in page
+    assert "Not started:" not in page
