@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin, messages
-from django.http import FileResponse, Http404, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.http import StreamingHttpResponse
 from django.template.loader import render_to_string
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import escape, format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -19,7 +17,6 @@ from newsletter.models import (
     ConsentText,
     MailingList,
     Subscriber,
-    SubscriberImport,
     Subscription,
 )
 from newsletter.services import (
@@ -183,81 +180,6 @@ class ConsentTextAdmin(ReadOnlyAdmin):
     list_filter = ("mailing_list",)
 
 
-class SubscriberImportForm(forms.ModelForm):
-    class Meta:
-        model = SubscriberImport
-        fields = ("mailing_list", "mode", "consent_statement", "file")
-
-    def clean(self):
-        data = super().clean()
-        if not data.get("file"):
-            self.add_error("file", _("Choose a CSV file."))
-        if (data.get("mode") == SubscriberImport.Mode.CONFIRMED
-                and not (data.get("consent_statement") or "").strip()):
-            self.add_error("consent_statement",
-                           _("Say how these people agreed, or choose to request their opt-in."))
-        return data
-
-
-@admin.register(SubscriberImport)
-class SubscriberImportAdmin(admin.ModelAdmin):
-    form = SubscriberImportForm
-    change_form_template = "admin/newsletter/subscriberimport/change_form.html"
-    list_display = ("created_at", "source_name", "mailing_list", "mode", "state", "progress",
-                    "rows_read", "subscriptions_created", "rows_invalid")
-    list_filter = ("state", "mailing_list")
-    result_fields = ("state", "progress", "created_by", "created_at", "started_at",
-                     "finished_at", "rows_read", "subscribers_created", "subscriptions_created",
-                     "subscriptions_existing", "rows_duplicate", "rows_suppressed",
-                     "rows_invalid", "report_link", "error")
-
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return ("mailing_list", "mode", "consent_statement", "file")
-        return ("mailing_list", "mode", "consent_statement", "source_name", *self.result_fields)
-
-    def get_readonly_fields(self, request, obj=None):
-        return () if obj is None else self.get_fields(request, obj)
-
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request, obj)
-
-    def has_view_permission(self, request, obj=None):
-        return super().has_view_permission(request, obj) or super().has_add_permission(request)
-
-    @admin.display(description=_("progress"))
-    def progress(self, obj: SubscriberImport) -> str:
-        return format_html('<progress max="100" value="{}" aria-label="{}">{} %</progress> {} %',
-                           obj.percent, _("progress"), obj.percent, obj.percent)
-
-    @admin.display(description=_("report of skipped rows"))
-    def report_link(self, obj: SubscriberImport) -> str:
-        if not obj.report:
-            return "-"
-        url = reverse("admin:newsletter_subscriberimport_report", args=[obj.id])
-        return format_html('<a href="{}">{}</a>', url, _("download CSV"))
-
-    def get_urls(self):
-        return [path("<int:import_id>/report/", self.admin_site.admin_view(self.report_view),
-                     name="newsletter_subscriberimport_report"), *super().get_urls()]
-
-    def report_view(self, request, import_id: int):
-        job = get_object_or_404(SubscriberImport, id=import_id)
-        if not self.has_view_permission(request, job) or not job.report:
-            raise Http404
-        return FileResponse(job.report.open("rb"), as_attachment=True,
-                            filename=f"import-{job.id}-report.csv", content_type="text/csv")
-
-    def save_model(self, request, obj: SubscriberImport, form, change):
-        from newsletter.tasks import subscriber_import_run
-
-        obj.created_by = request.user.get_username()
-        obj.source_name = (form.cleaned_data["file"].name or "")[:255]
-        super().save_model(request, obj, form, change)
-        subscriber_import_run.delay_on_commit(obj.id)
-        self.message_user(request, _("The import runs in the background; this page shows "
-                                     "its progress."))
-
-
-# Campaigns, layouts and their pages (a module of their own).
-from newsletter import campaign_admin  # noqa: E402, F401
+# Imports (upload, preview and mapping, the live detail page), campaigns and layouts:
+# modules of their own.
+from newsletter import campaign_admin, import_admin  # noqa: E402, F401

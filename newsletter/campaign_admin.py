@@ -17,18 +17,18 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
-from django.urls import path, reverse
-from django.utils import timezone
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from newsletter.audience_admin import AudienceWidget, audience_count_view
 from newsletter.campaign_models import Campaign, Layout
 from newsletter.campaign_report import campaign_report
+from newsletter.campaign_send import campaign_full_checklist, campaign_send_now, send_summary
 from newsletter.campaigns import (
     CampaignError,
     campaign_assert_editable,
     campaign_cancel,
-    campaign_checklist,
     campaign_duplicate,
     campaign_errors,
     campaign_pause,
@@ -111,6 +111,17 @@ class CampaignForm(forms.ModelForm):
             "exclude_lists": forms.CheckboxSelectMultiple,
             "track_clicks": ListDefaultSelect,
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "segment_attributes" in self.fields:
+            field = self.fields["segment_attributes"]
+            field.widget = AudienceWidget(
+                count_url=reverse("admin:newsletter_campaign_audience_count"))
+            field.help_text = _("Only subscribers whose attributes match these rules. "
+                                "Text compares without regard to case unless “match case” "
+                                "is ticked; “does not equal” keeps those without the "
+                                "attribute.")
 
     def clean_segment_attributes(self):
         value = self.cleaned_data.get("segment_attributes") or {}
@@ -212,7 +223,7 @@ class CampaignAdmin(admin.ModelAdmin):
                                    extra_context={**(extra_context or {}), **extra})
 
     def _tools_context(self, request, campaign: Campaign) -> dict:
-        checks = campaign_checklist(campaign)
+        checks = campaign_full_checklist(campaign)
         subscription_id, preview_problem = _preview_as(request, campaign)
         zone = (campaign.schedule_timezone or request.COOKIES.get("pw_tz")
                 or settings.TIME_ZONE)
@@ -233,6 +244,8 @@ class CampaignAdmin(admin.ModelAdmin):
             "action_url": reverse("admin:newsletter_campaign_action", args=[campaign.pk]),
             "preview_url": reverse("admin:newsletter_campaign_preview", args=[campaign.pk]),
             "report_url": reverse("admin:newsletter_campaign_report", args=[campaign.pk]),
+            "send_now_url": reverse("admin:newsletter_campaign_send_now", args=[campaign.pk]),
+            "started_local": _local(campaign.started_at, campaign.schedule_timezone),
             "timezones": TIMEZONES,
             "timezone": zone,
             "schedule_value": local_value,
@@ -256,6 +269,10 @@ class CampaignAdmin(admin.ModelAdmin):
                  name="newsletter_campaign_action"),
             path("<int:pk>/report/", view(self.report_view),
                  name="newsletter_campaign_report"),
+            path("<int:pk>/send-now/", view(self.send_now_view),
+                 name="newsletter_campaign_send_now"),
+            path("audience-count/", view(audience_count_view),
+                 name="newsletter_campaign_audience_count"),
             *super().get_urls(),
         ]
 
@@ -321,8 +338,33 @@ class CampaignAdmin(admin.ModelAdmin):
         }
         return render(request, "newsletter/admin/campaign_report.html", context)
 
+    def send_now_view(self, request, pk: int):
+        """The confirmation before "Send now": who, from whom, and every open warning."""
+        campaign = campaign_sync(self._campaign(request, pk))
+        if not request.user.has_perm("newsletter.schedule_campaign"):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Send “{campaign.name}” now?",
+            "opts": self.model._meta,
+            "campaign": campaign,
+            "summary": send_summary(campaign) if campaign.editable else None,
+            "action_url": reverse("admin:newsletter_campaign_action", args=[pk]),
+            "back_url": reverse("admin:newsletter_campaign_change", args=[pk]),
+            "breakers_url": _breakers_url(),
+            "timezone": campaign.schedule_timezone or request.COOKIES.get("pw_tz") or "UTC",
+        }
+        return render(request, "newsletter/admin/campaign_send_now.html", context)
+
     def action_view(self, request, pk: int):
         return _action(self, request, pk)
+
+
+def _breakers_url() -> str:
+    try:
+        return reverse("breaker-list")
+    except NoReverseMatch:
+        return ""
 
 
 def _preview_as(request, campaign: Campaign) -> tuple[int | None, str]:
@@ -343,7 +385,7 @@ def _int(value) -> int | None:
         return None
 
 
-ACTIONS = {"test", "schedule", "unschedule", "pause", "resume", "cancel", "duplicate"}
+ACTIONS = {"test", "schedule", "send_now", "unschedule", "pause", "resume", "cancel", "duplicate"}
 NEEDS = {"test": "newsletter.change_campaign", "duplicate": "newsletter.add_campaign"}
 
 
@@ -371,14 +413,21 @@ def _action(model_admin: CampaignAdmin, request, pk: int):
                 a.strip() for a in addresses if a.strip())
         elif action == "schedule":
             tz_name = request.POST.get("timezone", "UTC")
-            if request.POST.get("now"):
-                when = timezone.now()
-            else:
-                when = parse_local_time(request.POST.get("when", ""), tz_name)
+            if request.POST.get("now"):  # "Send now" confirms first, on its own page
+                return HttpResponseRedirect(reverse("admin:newsletter_campaign_send_now",
+                                                    args=[pk]))
+            when = parse_local_time(request.POST.get("when", ""), tz_name)
             campaign = campaign_schedule(campaign, when, tz_name)
             done = f"Scheduled for {_local(campaign.scheduled_at, tz_name)}."
             response.set_cookie("pw_tz", tz_name, max_age=365 * 86400, samesite="Lax",
                                 httponly=True)
+        elif action == "send_now":
+            tz_name = request.POST.get("timezone", "UTC")
+            campaign = campaign_send_now(
+                campaign, expected_recipients=_int(request.POST.get("recipients")),
+                tz_name=tz_name)
+            done = ("Sending started: the campaign is being handed to the sending engine "
+                    "now.")
         elif action == "duplicate":
             copy = campaign_duplicate(campaign, user=request.user)
             model_admin.log_addition(request, copy, f"Duplicated from campaign {campaign.pk}.")

@@ -23,6 +23,12 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from newsletter import conf, links
+from newsletter.audience import (
+    AudienceError,
+    audience_count,
+    audience_filter_parse,
+    audience_queryset,
+)
 from newsletter.campaign_models import Campaign, Layout
 from newsletter.campaign_render import (
     DEFAULT_LAYOUT_CSS,
@@ -34,6 +40,7 @@ from newsletter.campaign_render import (
 )
 from newsletter.exceptions import NewsletterError
 from newsletter.models import Subscription
+from newsletter.personalisation import personalisation_problem
 from newsletter.tracking import tracking_prepare
 from newsletter.tracking_models import TrackingEvent
 from sending import conf as sending_conf
@@ -73,10 +80,9 @@ def layout_default() -> Layout:
 
 def layout_validate(layout: Layout) -> list[str]:
     problems = layout_problems(layout.html, layout.postal_address)
-    try:
-        compile_template(_strip_slots(layout.html), html=True)
-    except TemplateError as error:
-        problems.append(f"Layout HTML: {error}")
+    problem = personalisation_problem(_strip_slots(layout.html), html=True)
+    if problem:
+        problems.append(f"Layout HTML: {problem}")
     return problems
 
 
@@ -124,11 +130,11 @@ def campaign_errors(campaign: Campaign) -> dict[str, str]:
         errors["body"] = "The body is empty."
     for field, html in (("subject", False), ("preheader", False), ("body", True),
                         ("text_body", False)):
-        try:
-            template = compile_template(getattr(campaign, field), html=html)
-        except TemplateError as error:
-            errors.setdefault(field, f"Personalisation: {error}")
+        problem = personalisation_problem(getattr(campaign, field), html=html)
+        if problem:
+            errors.setdefault(field, f"Personalisation: {problem}")
             continue
+        template = compile_template(getattr(campaign, field), html=html)
         if any(name.split(".")[0] == "track" for name in template.fields):
             errors.setdefault(field, "Personalisation: {{ track... }} is filled in by click "
                                      "tracking when the campaign starts; do not write it.")
@@ -138,22 +144,12 @@ def campaign_errors(campaign: Campaign) -> dict[str, str]:
 # --------------------------------------------------------------------------- audience
 def campaign_audience(campaign: Campaign) -> QuerySet[Subscription]:
     """Confirmed subscriptions the campaign goes to (one row per subscription)."""
-    lists = list(campaign.lists.values_list("id", flat=True))
-    query = Subscription.objects.filter(mailing_list_id__in=lists,
-                                        status=Subscription.Status.CONFIRMED)
-    for key, value in (campaign.segment_attributes or {}).items():
-        query = query.filter(**{f"subscriber__attributes__{key}": value})
-    if campaign.subscribed_after:
-        query = query.filter(created_at__gte=campaign.subscribed_after)
-    if campaign.subscribed_before:
-        query = query.filter(created_at__lt=campaign.subscribed_before)
-    query = _engagement_filter(campaign, query)
-    excluded = list(campaign.exclude_lists.values_list("id", flat=True))
-    if excluded:
-        query = query.exclude(subscriber_id__in=Subscription.objects.filter(
-            mailing_list_id__in=excluded, status=Subscription.Status.CONFIRMED,
-        ).values("subscriber_id"))
-    return query
+    query = audience_queryset(
+        lists=campaign.lists.values_list("id", flat=True),
+        exclude_lists=campaign.exclude_lists.values_list("id", flat=True),
+        segment=campaign.segment_attributes, subscribed_after=campaign.subscribed_after,
+        subscribed_before=campaign.subscribed_before)
+    return _engagement_filter(campaign, query)
 
 
 def _engagement_filter(campaign: Campaign, query: QuerySet[Subscription]) -> QuerySet:
@@ -174,18 +170,15 @@ def _engagement_filter(campaign: Campaign, query: QuerySet[Subscription]) -> Que
 
 def campaign_audience_size(campaign: Campaign) -> int:
     """Distinct addresses (a subscriber on two chosen lists gets one mail)."""
-    return campaign_audience(campaign).values("subscriber_id").distinct().count()
+    return audience_count(campaign_audience(campaign))
 
 
 def segment_attributes_validate(value) -> dict:
-    if not isinstance(value, dict):
-        raise CampaignError('Attribute filters must be an object such as {"city": "Berlin"}.')
-    for key, item in value.items():
-        if not key.replace("_", "").replace("-", "").isalnum():
-            raise CampaignError(f"Attribute name {key!r}: letters, digits, - and _ only.")
-        if not isinstance(item, str | int | float | bool):
-            raise CampaignError(f"Attribute {key!r}: compare with a text, number or true/false.")
-    return value
+    """The attribute filter in its stored shape (old ``{"city": "Berlin"}`` is converted)."""
+    try:
+        return audience_filter_parse(value).as_json()
+    except AudienceError as error:
+        raise CampaignError(str(error)) from error
 
 
 # --------------------------------------------------------------------------- checklist
@@ -276,7 +269,7 @@ def campaign_assert_editable(campaign: Campaign) -> None:
 def campaign_save(campaign: Campaign, *, user=None) -> Campaign:
     """Store a draft (or scheduled) campaign; refused once it has started."""
     campaign_assert_editable(campaign)
-    segment_attributes_validate(campaign.segment_attributes or {})
+    campaign.segment_attributes = segment_attributes_validate(campaign.segment_attributes or {})
     if campaign.pk is None and user is not None and user.is_authenticated:
         campaign.created_by = user
     campaign.save()

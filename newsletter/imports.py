@@ -113,16 +113,26 @@ def _has_surrogates(value: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in value)
 
 
-def _header(text: io.TextIOBase) -> tuple[csv.reader, list[str], int, int | None]:
+def _header(text: io.TextIOBase, column_map: list[str] | None = None,
+            encoding: str = "utf-8") -> tuple[csv.reader, list[str], int, int | None]:
     first = text.readline()
     if not first.strip():
         raise ImportFileError(_("The file is empty or its first line is blank; it needs a "
                                 "header row with an 'email' column."))
     if _has_surrogates(first):
-        raise ImportFileError(_("The header row is not valid UTF-8. Save the file as UTF-8."))
+        raise ImportFileError(_("The header row is not valid %(encoding)s. Choose the file's "
+                                "encoding (e.g. Windows-1252) or save it as UTF-8.")
+                              % {"encoding": _encoding_label(encoding)})
     delimiter = ";" if first.count(";") > first.count(",") else ","
     reader = csv.reader(itertools.chain([first], text), delimiter=delimiter)
     header = [h.strip() for h in next(reader)]
+    if column_map:
+        if len(column_map) != len(header):
+            raise ImportFileError(_("The column mapping has %(m)d columns, the file %(f)d.")
+                                  % {"m": len(column_map), "f": len(header)})
+        email_index = column_map.index("email")
+        name_index = column_map.index("name") if "name" in column_map else None
+        return reader, header, email_index, name_index
     lowered = [h.lower() for h in header]
     email_index = next((i for i, h in enumerate(lowered) if h in EMAIL_COLUMNS), None)
     if email_index is None:
@@ -138,14 +148,49 @@ def _header(text: io.TextIOBase) -> tuple[csv.reader, list[str], int, int | None
     return reader, header, email_index, name_index
 
 
-def parse_rows(stream: BinaryIO, report: Report, stats: ImportStats) -> Iterator[Row]:
-    """Valid rows of the CSV; invalid ones go to the report."""
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape",
-                            newline="")
-    reader, header, email_index, name_index = _header(text)
+def _encoding_label(encoding: str) -> str:
+    from newsletter.import_preview import ENCODINGS
+
+    return {"utf-8-sig": "UTF-8"}.get(encoding, str(ENCODINGS.get(encoding, encoding)))
+
+
+def _encoding_of(stream: BinaryIO, encoding: str) -> tuple[BinaryIO, str]:
+    """The encoding to read with (detected from the start when not given)."""
+    from newsletter.import_preview import SAMPLE_BYTES, detect_encoding
+
+    if encoding:
+        return stream, encoding
+    if stream.seekable():
+        start = stream.tell()
+        sample = stream.read(SAMPLE_BYTES)
+        stream.seek(start)
+        return stream, detect_encoding(sample)
+    buffered = io.BufferedReader(stream, buffer_size=SAMPLE_BYTES)  # type: ignore[arg-type]
+    return buffered, detect_encoding(buffered.peek(SAMPLE_BYTES)[:SAMPLE_BYTES])
+
+
+def parse_rows(stream: BinaryIO, report: Report, stats: ImportStats, *, encoding: str = "",
+               column_map: list[str] | None = None) -> Iterator[Row]:
+    """Valid rows of the CSV; invalid ones go to the report.
+
+    ``encoding`` empty: detected (``import_preview.detect_encoding``). ``column_map``
+    (one of email, name, ignore, attribute:<key> per column) replaces the guess by
+    header names.
+    """
+    stream, encoding = _encoding_of(stream, encoding)
+    utf8 = encoding.replace("_", "-").lower() in ("utf-8", "utf-8-sig", "utf8")
+    # surrogateescape: an undecodable byte marks its row as bad instead of ending the file.
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig" if utf8 else encoding,
+                            errors="surrogateescape", newline="")
+    reader, header, email_index, name_index = _header(text, column_map, encoding)
+    not_decodable = _("not valid %(encoding)s") % {"encoding": _encoding_label(encoding)}
     width = len(header)
-    attribute_columns = [(i, h) for i, h in enumerate(header)
-                         if h and i not in (email_index, name_index)]
+    if column_map:
+        attribute_columns = [(i, role.partition(":")[2]) for i, role in enumerate(column_map)
+                             if role.startswith("attribute:")]
+    else:
+        attribute_columns = [(i, h) for i, h in enumerate(header)
+                             if h and i not in (email_index, name_index)]
     rows = iter(reader)
     while True:
         try:
@@ -169,7 +214,7 @@ def parse_rows(stream: BinaryIO, report: Report, stats: ImportStats) -> Iterator
             joined = "".join(fields)
             if not joined.isprintable():  # rare: look closer (fast path otherwise)
                 if _has_surrogates(joined):
-                    raise InvalidInput(_("not valid UTF-8"))
+                    raise InvalidInput(not_decodable)
                 if "\x00" in joined:
                     raise InvalidInput(_("contains a NUL character"))
             address = address_clean(email)
@@ -449,7 +494,8 @@ def subscribers_import_csv(
     *, stream: BinaryIO, mailing_list: MailingList, mode: str,
     report_stream: io.TextIOBase | None = None, subscriber_import: SubscriberImport | None = None,
     progress: ProgressCallback | None = None, batch_rows: int | None = None,
-    bytes_total: int = 0, engine: str = "auto",
+    bytes_total: int = 0, engine: str = "auto", encoding: str = "",
+    column_map: list[str] | None = None,
 ) -> ImportStats:
     """Import a CSV stream into a list; returns the figures. See the module docstring.
 
@@ -470,7 +516,7 @@ def subscribers_import_csv(
     writer_class = _PostgresWriter if engine == "copy" else _OrmWriter
     writer = writer_class(mailing_list, mode, subscriber_import.id if subscriber_import else None,
                           consent_text_id)
-    rows = parse_rows(stream, report, stats)
+    rows = parse_rows(stream, report, stats, encoding=encoding, column_map=column_map)
 
     def after_batch(bytes_done: int) -> None:
         stats.bytes_done = bytes_done
@@ -526,7 +572,7 @@ def subscriber_import_run(*, import_id: int, path: Path | None = None,
             stats = subscribers_import_csv(
                 stream=source, mailing_list=job.mailing_list, mode=job.mode,
                 report_stream=report_buffer, subscriber_import=job, progress=on_progress,
-                bytes_total=size)
+                bytes_total=size, encoding=job.encoding, column_map=job.column_map or None)
     except ImportFileError as exc:
         job.state, job.error = SubscriberImport.State.FAILED, str(exc)
     except Exception as exc:
@@ -534,6 +580,7 @@ def subscriber_import_run(*, import_id: int, path: Path | None = None,
         job.state, job.error = SubscriberImport.State.FAILED, f"{type(exc).__name__}: {exc}"
     else:
         job.state = SubscriberImport.State.DONE
+        job.skip_reasons = report_reasons(report_buffer.getvalue())
         if stats.report_lines:
             job.report.save(f"import-{job.id}-report.csv",
                             ContentFile(report_buffer.getvalue().encode("utf-8")), save=False)
@@ -549,6 +596,16 @@ def subscriber_import_run(*, import_id: int, path: Path | None = None,
 
         transaction.on_commit(lambda: subscriber_import_request_opt_in.delay(job.id))
     return job
+
+
+def report_reasons(report_csv: str, limit: int = 5) -> list[list]:
+    """The commonest reasons rows were skipped: [[reason, count, first line], ...]."""
+    counts: dict[str, list] = {}
+    for row in itertools.islice(csv.reader(io.StringIO(report_csv)), 1, None):
+        if len(row) >= 3:
+            entry = counts.setdefault(row[2], [row[2], 0, int(row[0] or 0)])
+            entry[1] += 1
+    return sorted(counts.values(), key=lambda e: -e[1])[:limit]
 
 
 def subscriber_import_request_opt_in(*, import_id: int, batch: int = 500) -> int:

@@ -225,6 +225,7 @@ class SubscriberImport(models.Model):
         REQUEST_OPT_IN = "request_opt_in", _("Pending: mail each row an opt-in request")
 
     class State(models.TextChoices):
+        PREVIEW = "preview", _("Waiting for the column mapping")
         QUEUED = "queued", _("Queued")
         RUNNING = "running", _("Running")
         DONE = "done", _("Done")
@@ -256,6 +257,12 @@ class SubscriberImport(models.Model):
     subscriptions_existing = models.PositiveIntegerField(default=0)
     report = models.FileField(upload_to="imports/reports/", blank=True)
     error = models.TextField(blank=True)
+    encoding = models.CharField(_("encoding"), max_length=16, blank=True,
+                                help_text=_("Empty: detected from the file."))
+    column_map = models.JSONField(default=list, blank=True,
+                                  help_text=_("Per column: email, name, ignore or "
+                                              "attribute:<key>; empty: by header names."))
+    skip_reasons = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

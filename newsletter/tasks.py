@@ -76,3 +76,12 @@ def tracking_events_expire() -> int:
     from newsletter.tracking import tracking_events_expire as expire
 
     return expire()
+
+
+@shared_task(name="newsletter.campaign_start_now", queue="maintenance", ignore_result=True)
+def campaign_start_now(campaign_id: int) -> bool:
+    """Send now: start this campaign at once (a no-op if it is not due or already started)."""
+    from newsletter.campaigns import campaign_start
+
+    campaign = campaign_start(campaign_id)
+    return bool(campaign is not None and campaign.mailing_id)

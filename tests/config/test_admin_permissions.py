@@ -75,12 +75,14 @@ AUTHOR_PAGES = ALWAYS | {"newsletter/"} | _model_pages(
     "newsletter/campaign", *VIEW, "add") | _model_pages(
     "newsletter/layout", *VIEW, "add") | _model_pages("newsletter/mailinglist", *VIEW) | {
     "newsletter/campaign/<pk>/preview/", "newsletter/campaign/<pk>/preview/frame/",
-    "newsletter/campaign/<pk>/action/", "newsletter/campaign/<pk>/report/"}
+    "newsletter/campaign/<pk>/action/", "newsletter/campaign/<pk>/report/",
+    "newsletter/campaign/audience-count/"}
 EDITOR_PAGES = AUTHOR_PAGES | _model_pages("newsletter/campaign", "delete") | _model_pages(
     "newsletter/subscriber", *VIEW) | _model_pages("newsletter/subscription", *VIEW) | \
     _model_pages("newsletter/subscriberimport", *VIEW, "add") | {"api/"} | \
     _model_pages("api/apitoken", *VIEW, "add") | {
-    "newsletter/subscriberimport/<import_id>/report/"}
+    "newsletter/subscriberimport/<import_id>/report/", "newsletter/campaign/<pk>/send-now/",
+    "newsletter/subscriberimport/<import_id>/mapping/"}
 OPERATOR_PAGES = ALWAYS | {"newsletter/", "sending/", "deliverability/"} | \
     _model_pages("newsletter/mailinglist", *VIEW, "add") | \
     _model_pages("newsletter/subscriber", *VIEW, "delete") | \

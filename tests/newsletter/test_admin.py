@@ -66,6 +66,11 @@ def test_uploaded_import_runs_in_a_worker_and_reports_bad_rows(
     assert response.status_code == 302
     job = SubscriberImport.objects.get()
     assert job.created_by == "editor" and job.source_name == "customers.csv"
+    assert response["Location"].endswith(f"/{job.id}/mapping/")  # the preview step first
+    response = staff.post(response["Location"], {
+        "start": "1", "encoding": "", "role": ["email", "name", "attribute"],
+        "key": ["", "", "plan"]})
+    assert response["Location"].endswith(f"/{job.id}/change/")  # then the live detail page
     wait_until(lambda: SubscriberImport.objects.get().state in ("done", "failed"), timeout=30)
     job.refresh_from_db()
     assert job.state == "done", job.error
