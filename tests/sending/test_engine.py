@@ -256,7 +256,9 @@ def test_a_block_that_pauses_the_provider_retries_when_the_breaker_reopens(
     reopens = float(status["until"])
     rows = {d.address: d for d in mailing.deliveries.all()}
     assert rows["blocked1@example.net"].next_attempt_at.timestamp() < reopens  # before the trip
-    assert abs(rows["blocked2@example.net"].next_attempt_at.timestamp() - reopens) < 2
+    # Retried when the breaker reopens (hours away), not at the usual retry: the same
+    # instant, give or take a loaded machine.
+    assert abs(rows["blocked2@example.net"].next_attempt_at.timestamp() - reopens) < 10
     held = rows["blocked3@example.net"]  # never tried: held by the gate, no attempt counted
     assert held.attempts == 0 and "provider paused" in held.last_reply
     assert len(relay.messages) == 0 and not Suppression.objects.exists()
