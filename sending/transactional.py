@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 
 from config.database import update_rows
 from config.redis import get_redis
+from deliverability.suppression import normalise, suppressed_among
 from sending.compose import compose_literal
 from sending.models import RelayPool, TransactionalEmail
 from sending.relays import relays_for
@@ -194,11 +195,30 @@ def _deliver_batch(emails: list[TransactionalEmail]) -> None:
     at its start, before anything goes out; a row it gives a final state is written
     with the batch and not sent.
     """
+    _stop_unwanted(emails)
     batch = _Batch(emails)
     try:
         batch.send()
     finally:
         batch.write()
+
+
+# Mail sent because a person asked for it (a confirmation) stops, like bulk mail, once
+# the address is suppressed (a hard bounce, a complaint, an erasure since the signup).
+# Alerts, test sends and API mail are the operator's own and go out regardless.
+STOP_PURPOSES = frozenset({"confirmation"})
+
+
+def _stop_unwanted(emails: list[TransactionalEmail]) -> None:
+    """One query per batch; a stopped row ends ``failed`` with the reason, never sent."""
+    asked = [e for e in emails if e.state == T.SENDING and e.purpose in STOP_PURPOSES]
+    if not asked:
+        return
+    suppressed = suppressed_among(e.to for e in asked)
+    for email in asked:
+        if normalise(email.to) in suppressed:
+            email.state, email.next_attempt_at = T.FAILED, None
+            email.last_reply = "not sent: the address is suppressed"
 
 
 class _Batch:

@@ -183,3 +183,27 @@ def test_a_row_given_a_final_state_before_the_batch_goes_out_is_written_not_sent
     assert TransactionalEmail.objects.get(id=ids[1]).last_reply == "no longer wanted"
     assert [rcpts for _, rcpts, _ in tx_relay.messages] == [["a@example.org"],
                                                             ["c@example.org"]]
+
+
+def test_a_confirmation_to_an_address_suppressed_since_is_not_sent(tx_relay, tasks):
+    # The stop that always stops, for transactional mail a person asked for: suppressed
+    # between the signup and the send (here by hash, as an erasure leaves it, and in
+    # another spelling), the confirmation is not sent; an operator's alert still is.
+    from deliverability.models import Suppression
+    from deliverability.suppression import hashed
+
+    Suppression.objects.create(address=hashed("gone@example.org"), reason="erased")
+    Suppression.objects.create(address="bounced@example.org", reason="hard_bounce")
+    ids = _record(["Gone@Example.org", "bounced@example.org", "fine@example.org"],
+                  purpose="confirmation")
+    alert = _record(["bounced@example.org"], purpose="alert")
+    assert transactional_emails_deliver(ids + alert) == {T.SENT: 2, T.FAILED: 2}
+    sent = TransactionalEmail.objects.filter(state=T.SENT)
+    assert {(e.to, e.purpose) for e in sent} == {("fine@example.org", "confirmation"),
+                                                 ("bounced@example.org", "alert")}
+    assert sorted(rcpts[0] for _, rcpts, _ in tx_relay.messages) == [
+        "bounced@example.org", "fine@example.org"]
+    stopped = TransactionalEmail.objects.filter(state=T.FAILED)
+    assert {e.to for e in stopped} == {"Gone@Example.org", "bounced@example.org"}
+    assert all(e.purpose == "confirmation" and "suppressed" in e.last_reply and
+               e.attempts == 0 for e in stopped)
