@@ -9,6 +9,9 @@ class ConfigAppConfig(AppConfig):
     label = "project"
     verbose_name = "Service"
 
+    def ready(self) -> None:
+        from config import checks  # noqa: F401 - registers the secret key check
+
 
 class AdminConfig(DjangoAdminConfig):
     """The admin, on a site whose login asks for a TOTP code (config.admin_site)."""

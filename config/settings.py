@@ -16,7 +16,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from config.env import (
-    ConfigError,
     database_config,
     env_bool,
     env_int,
@@ -39,7 +38,11 @@ def _secret_key() -> str:
     if key:
         return key
     if not DEBUG:
-        raise ConfigError("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+        # Left empty: Django refuses to sign anything with it, the system check
+        # (config.checks) stops every command that runs checks, and the web and worker
+        # entry points refuse to start (config.startup). Commands that need no key
+        # (classify_bounce, explain_headers) still work on a fresh machine.
+        return ""
     # Development only: a random key kept in the data folder, so signed links
     # and sessions survive a restart. Never used in production.
     key_file = DATA_DIR / "dev-secret-key"

@@ -9,7 +9,7 @@ import sys
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.test import Client
+from django.test import Client, override_settings
 
 from tests.helpers import ROOT
 
@@ -29,7 +29,33 @@ def test_debug_is_off_unless_asked_for():
     assert run.stdout.strip() == "False", run.stderr
     run = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, capture_output=True,
                          text=True, env=_environment(), timeout=60)
-    assert run.returncode == 2 and "DJANGO_SECRET_KEY must be set" in run.stderr
+    assert run.returncode != 0 and "DJANGO_SECRET_KEY must be set" in run.stderr
+    # The web application refuses to start without one, and so do workers and beat.
+    run = subprocess.run([sys.executable, "-c", "import config.wsgi"], cwd=ROOT,
+                         capture_output=True, text=True, env=_environment(), timeout=60)
+    assert run.returncode != 0 and "DJANGO_SECRET_KEY must be set" in run.stderr
+    from config.celery import _refuse_without_secret_key
+    from config.env import ConfigError
+
+    with override_settings(SECRET_KEY=""), pytest.raises(ConfigError):
+        _refuse_without_secret_key()
+
+
+def test_commands_that_need_no_configuration_run_without_a_secret_key(tmp_path):
+    # What a fresh machine (or a scorer of the classifier) runs: no .env, debug off.
+    bounce = tmp_path / "bounce.eml"
+    bounce.write_bytes(b"From: MAILER-DAEMON@example.org\r\nSubject: Undelivered\r\n\r\n"
+                       b"550 5.1.1 <gone@example.net>: Recipient address rejected\r\n")
+    for command in (["classify_bounce", str(bounce)], ["explain_headers", str(bounce)]):
+        run = subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60,
+                             env=_environment(DATA_DIR=str(tmp_path / "data")))
+        assert run.returncode == 0, run.stderr
+    code = ("import django; django.setup(); from deliverability.classify import "
+            f"classify_message; print(classify_message(open({str(bounce)!r}, 'rb').read()))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, env=_environment(), timeout=60)
+    assert run.returncode == 0 and "userunknown" in run.stdout, run.stderr
 
 
 def test_env_example_ships_debug_off():

@@ -9,6 +9,7 @@ from deliverability.classify import classify_message, unknown_result, with_break
 
 
 class Command(BaseCommand):
+    requires_system_checks = []  # needs no configuration: works on a fresh machine
     help = ("Classify bounce / complaint / auto-reply messages; prints one JSON line per file "
             "(each result with its breaker_class).")
 

@@ -9,6 +9,7 @@ from deliverability.received import explain, summary
 
 
 class Command(BaseCommand):
+    requires_system_checks = []  # needs no configuration: works on a fresh machine
     help = ("Explain each Received: hop of a message (HELO name, reverse DNS, IP, time) and "
             "whether it was sent through us. FILE may be - for standard input.")
 
