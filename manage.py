@@ -4,6 +4,11 @@
 import os
 import sys
 
+# Commands that read files and print, with no key, database or service: they work on
+# a fresh machine with no configuration at all.
+NO_CONFIGURATION = {"classify_bounce", "explain_headers", "help", "--help", "-h", "version",
+                    "--version"}
+
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -13,6 +18,10 @@ def main() -> None:
     from config.env import ConfigError
 
     try:
+        if (sys.argv[1] if len(sys.argv) > 1 else "help") not in NO_CONFIGURATION:
+            from config.startup import require_secret_key
+
+            require_secret_key()
         execute_from_command_line(sys.argv)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)

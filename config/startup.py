@@ -13,6 +13,8 @@ MISSING_SECRET_KEY = "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off"  #
 def secret_key_missing() -> bool:
     try:
         return not settings.SECRET_KEY
+    except ConfigError:  # another variable is wrong: that is the line to show
+        raise
     except ImproperlyConfigured:  # Django's own refusal of an empty key, on first use
         return True
 

@@ -29,7 +29,7 @@ def test_debug_is_off_unless_asked_for():
     assert run.stdout.strip() == "False", run.stderr
     run = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, capture_output=True,
                          text=True, env=_environment(), timeout=60)
-    assert run.returncode != 0 and "DJANGO_SECRET_KEY must be set" in run.stderr
+    assert run.returncode == 2 and "DJANGO_SECRET_KEY must be set" in run.stderr
     # The web application refuses to start without one, and so do workers and beat.
     run = subprocess.run([sys.executable, "-c", "import config.wsgi"], cwd=ROOT,
                          capture_output=True, text=True, env=_environment(), timeout=60)
