@@ -46,7 +46,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import BinaryIO
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from deliverability import conf
@@ -170,17 +170,36 @@ def store_file(stream: BinaryIO, *, source: str,
     try:
         with transaction.atomic():
             message = InboundMessage.objects.create(
-                key=key, raw_compressed=packed, size=size, stored_bytes=len(packed),
+                key=key, raw_compressed=b"", size=size, stored_bytes=len(packed),
                 source=source, envelope_recipients=_clean(",".join(envelope_recipients), 10000),
                 message_id=_header(headers, "Message-ID")[:998],
                 subject=_header(headers, "Subject")[:998],
             )
+            _raw_write(message.pk, packed)
+            message.raw_compressed = packed
     except IntegrityError:  # stored by a concurrent delivery of the same bytes
         return InboundMessage.objects.get(key=key)
     from deliverability.retention import raw_quota_enforce
 
     raw_quota_enforce()
     return message
+
+
+def _raw_write(pk: int, packed: bytes) -> None:
+    """The compressed bytes as a binary parameter. Django's PostgreSQL cursor binds on the
+    client: it spells a bytea out in hex inside the statement, several copies of twice
+    the size (a 9 MB message took ~50 MB); a server-side binding cursor on the same
+    connection (and transaction) sends the bytes as they are."""
+    if connection.vendor != "postgresql":
+        InboundMessage.objects.filter(pk=pk).update(raw_compressed=packed)
+        return
+    import psycopg
+
+    connection.ensure_connection()
+    table = connection.ops.quote_name(InboundMessage._meta.db_table)
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(f"UPDATE {table} SET raw_compressed = %b WHERE id = %s",  # noqa: S608
+                       [packed, pk])
 
 
 def ingest(raw: bytes, *, source: str, envelope_recipients: Iterable[str] = ()) -> InboundMessage:
