@@ -30,6 +30,7 @@ import sys
 import time
 import urllib.request
 
+from benchmarks import http_load
 from benchmarks.harness import ROOT, Bench
 
 TARGET = "https://shop.example/spring?utm=bench"
@@ -50,41 +51,14 @@ def _urlpatterns():
     return [path("bench/redirect/", bare), path("", include("config.urls"))]
 
 
-def __getattr__(name):  # urlpatterns, built when Django resolves this module as the URLconf
-    if name == "urlpatterns":
-        return _urlpatterns()
-    raise AttributeError(name)
-
-
-_handler = None
-
-
-def application(environ, start_response):
-    global _handler
-    if _handler is None:
-        from django.conf import settings
-        from django.core.wsgi import get_wsgi_application
-
-        _handler = get_wsgi_application()
-        settings.ROOT_URLCONF = "benchmarks.click_redirect"
-    return _handler(environ, start_response)
+__getattr__ = http_load.urlconf(_urlpatterns)  # urlpatterns, when Django resolves us
+application = http_load.wsgi_application("benchmarks.click_redirect")
 
 
 # --- the load generator (runs in its own process) -----------------------------------
 
-async def _request(host: str, port: int, payload: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection(host, port)
-    writer.write(payload)
-    data = await reader.read()
-    writer.close()
-    return data
-
-
 async def _load(host: str, port: int, kind: str, seconds: float, concurrency: int,
                 tokens: list[str]) -> dict:
-    deadline = time.monotonic() + seconds
-    counts = {"ok": 0, "bad": 0}
-    latencies: list[float] = []
     expected = f"Location: {TARGET}\r\n".encode()
     rng = random.Random(concurrency)
 
@@ -94,28 +68,10 @@ async def _load(host: str, port: int, kind: str, seconds: float, concurrency: in
                 "User-Agent: Mozilla/5.0 (X11; Linux x86_64) bench\r\n"
                 "Connection: close\r\n\r\n").encode()
 
-    async def client():
-        while time.monotonic() < deadline:
-            started = time.perf_counter()
-            try:
-                data = await _request(host, port, build())
-            except OSError:
-                data = b""
-            latencies.append(time.perf_counter() - started)
-            good = data.startswith(b"HTTP/1.1 302") and expected in data
-            counts["ok" if good else "bad"] += 1
+    def good(status: int, data: bytes) -> bool:
+        return status == 302 and expected in data
 
-    started = time.monotonic()
-    await asyncio.gather(*(client() for _ in range(concurrency)))
-    elapsed = time.monotonic() - started
-    latencies.sort()
-
-    def pct(q: float) -> float | None:
-        return 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * q))] \
-            if latencies else None
-
-    return {"ok": counts["ok"], "bad": counts["bad"], "rps": counts["ok"] / elapsed,
-            "p50_ms": pct(0.5), "p99_ms": pct(0.99)}
+    return await http_load.run(host, port, seconds, concurrency, build, good)
 
 
 def load_main(argv: list[str]) -> None:

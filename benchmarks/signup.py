@@ -37,7 +37,7 @@ import sys
 import time
 import urllib.request
 
-from benchmarks import sink_counter
+from benchmarks import http_load, sink_counter
 from benchmarks.harness import ROOT, Bench
 
 LIST_SLUG = "bench"
@@ -57,42 +57,14 @@ def _urlpatterns():
     return [path("bench/bare/", bare), path("", include("config.urls"))]
 
 
-def __getattr__(name):  # urlpatterns, built when Django resolves this module as the URLconf
-    if name == "urlpatterns":
-        return _urlpatterns()
-    raise AttributeError(name)
-
-
-_handler = None
-
-
-def application(environ, start_response):
-    global _handler
-    if _handler is None:
-        from django.conf import settings
-        from django.core.wsgi import get_wsgi_application
-
-        _handler = get_wsgi_application()
-        settings.ROOT_URLCONF = "benchmarks.signup"
-    return _handler(environ, start_response)
+__getattr__ = http_load.urlconf(_urlpatterns)  # urlpatterns, when Django resolves us
+application = http_load.wsgi_application("benchmarks.signup")
 
 
 # --- the load generator (runs in its own process) -----------------------------------
 
-async def _request(host: str, port: int, payload: bytes) -> tuple[int, bytes]:
-    reader, writer = await asyncio.open_connection(host, port)
-    writer.write(payload)
-    data = await reader.read()
-    writer.close()
-    status = int(data[9:12]) if data.startswith(b"HTTP/1.") else 0
-    return status, data
-
-
 async def _load(host: str, port: int, kind: str, seconds: float, concurrency: int,
                 offset: int, csrf: str, cookie: str) -> dict:
-    deadline = time.monotonic() + seconds
-    counts = {"ok": 0, "bad": 0}
-    latencies: list[float] = []
     sequence = [offset]
 
     def build() -> bytes:
@@ -107,26 +79,11 @@ async def _load(host: str, port: int, kind: str, seconds: float, concurrency: in
                 "Content-Type: application/x-www-form-urlencoded\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
 
-    async def client():
-        while time.monotonic() < deadline:
-            started = time.perf_counter()
-            try:
-                status, data = await _request(host, port, build())
-            except OSError:
-                status, data = 0, b""
-            latencies.append(time.perf_counter() - started)
-            good = status == 200 if kind == "bare" else (
-                status == 302 and b"check-inbox" in data)
-            counts["ok" if good else "bad"] += 1
+    def good(status: int, data: bytes) -> bool:
+        return status == 200 if kind == "bare" else (status == 302 and b"check-inbox" in data)
 
-    started = time.monotonic()
-    await asyncio.gather(*(client() for _ in range(concurrency)))
-    elapsed = time.monotonic() - started
-    latencies.sort()
-    return {"ok": counts["ok"], "bad": counts["bad"], "rps": counts["ok"] / elapsed,
-            "p50_ms": 1000 * latencies[len(latencies) // 2] if latencies else None,
-            "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)] if latencies else None,
-            "sequence_end": sequence[0]}
+    result = await http_load.run(host, port, seconds, concurrency, build, good)
+    return {**result, "sequence_end": sequence[0]}
 
 
 def load_main(argv: list[str]) -> None:
