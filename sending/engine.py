@@ -120,6 +120,7 @@ def _prepare(mailing_id: int) -> _Prepared:
         text=mailing.text_template, html=mailing.html_template, reply_to=mailing.reply_to,
         list_id=mailing.list_id,
         feedback_id=f"{mailing.id}:{pool}:newsletter:{conf.feedback_id_sender}",
+        postmark_metadata=conf.postmark_metadata,
     )
     started = mailing.started_at or timezone.now()
     prepared = _Prepared(
