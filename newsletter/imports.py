@@ -610,7 +610,7 @@ def report_reasons(report_csv: str, limit: int = 5) -> list[list]:
 
 def subscriber_import_request_opt_in(*, import_id: int, batch: int = 500) -> int:
     """Mail an opt-in request to every still-pending row of an import (once each)."""
-    from newsletter.services.subscriptions import confirmation_mail_send
+    from newsletter.services.signup import confirmation_mail_send
 
     sent = 0
     pending = Subscription.objects.filter(

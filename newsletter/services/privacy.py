@@ -20,8 +20,8 @@ from django.utils import timezone
 from deliverability.suppression import is_suppressed
 from newsletter import conf, confirm_budget, links, ratelimit, tokens
 from newsletter.models import ConsentRecord, MailingList, Subscriber, Subscription
-from newsletter.services.consent import consent_record_add, consent_text_current
-from newsletter.services.subscriptions import Client, subscription_unsubscribe
+from newsletter.services.consent import Client, consent_record_add, consent_text_current
+from newsletter.services.subscriptions import subscription_unsubscribe
 from newsletter.validation import name_clean
 from sending.transactional import transactional_email_send
 

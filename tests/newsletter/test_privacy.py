@@ -18,7 +18,7 @@ from deliverability.suppression import is_suppressed, normalise, suppress, suppr
 from newsletter.models import ConsentRecord, MailingList, Subscriber, Subscription
 from newsletter.services import Client, subscription_create
 from newsletter.services.privacy import subscriber_erase, subscriber_export_data
-from newsletter.services.subscriptions import SignupOutcome
+from newsletter.services.signup import SignupOutcome
 from newsletter.validation import address_clean
 from sending.models import Delivery, DeliveryAttempt, Mailing, TransactionalEmail
 from tests.deliverability.intake_support import bounce_for
