@@ -101,6 +101,10 @@ def image_inspect(data: bytes) -> ImageInfo:
     except MediaError:
         raise
     except UnidentifiedImageError as error:
+        if _looks_like_ours(data):
+            raise MediaError("The image is damaged: it starts like an accepted image but "
+                             "cannot be read. Save it again from your image program and "
+                             "upload that.") from error
         raise MediaError(f"This file is not an image of an accepted kind: only {ACCEPTED} "
                          "images are accepted (checked by their content, not their "
                          "name).") from error
@@ -113,6 +117,12 @@ def image_inspect(data: bytes) -> ImageInfo:
     content_type, extension = IMAGE_FORMATS[found]
     return ImageInfo(format=found, content_type=content_type, extension=extension,
                      width=width, height=height)
+
+
+def _looks_like_ours(data: bytes) -> bool:
+    """The signatures of PNG (RFC 2083), JPEG (SOI marker), GIF 87a/89a and WebP (RIFF)."""
+    return data.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")) or (
+        data[:4] == b"RIFF" and data[8:12] == b"WEBP")
 
 
 def _check_pixels(width: int, height: int) -> None:
