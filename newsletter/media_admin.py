@@ -33,7 +33,9 @@ from newsletter.media import (
     ACCEPTED,
     MediaError,
     MediaTooLarge,
+    alt_clean,
     image_inspect,
+    label_clean,
     media_delete,
     media_find,
     media_path,
@@ -93,12 +95,18 @@ class MediaAssetChangeForm(forms.ModelForm):
         model = MediaAsset
         fields = ["label", "alt", "campaign"]
 
+    def clean_label(self):
+        return label_clean(self.cleaned_data.get("label") or "")
+
+    def clean_alt(self):
+        return alt_clean(self.cleaned_data.get("alt") or "")
+
 
 @admin.register(MediaAsset)
 class MediaAssetAdmin(admin.ModelAdmin):
-    list_display = ("thumbnail", "__str__", "campaign", "dimensions", "size_label",
+    list_display = ("thumbnail", "name", "campaign", "dimensions", "size_label",
                     "uploaded_by", "created_at")
-    list_display_links = ("thumbnail", "__str__")
+    list_display_links = ("thumbnail", "name")
     list_filter = ("content_type", "campaign")
     search_fields = ("label", "alt", "=key", "=sha256")
     list_select_related = ("campaign", "uploaded_by")
@@ -123,6 +131,10 @@ class MediaAssetAdmin(admin.ModelAdmin):
     def thumbnail(self, obj: MediaAsset) -> str:
         return format_html('<img src="{}" alt="" loading="lazy" '
                            'style="max-width:96px;max-height:64px">', media_path(obj))
+
+    @admin.display(description=_("name"), ordering="label")
+    def name(self, obj: MediaAsset) -> str:
+        return str(obj)
 
     @admin.display(description=_("image"))
     def preview(self, obj: MediaAsset) -> str:

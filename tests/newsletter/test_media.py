@@ -369,3 +369,15 @@ def test_an_author_may_upload_but_not_delete():
     assert client.get(reverse("admin:newsletter_mediaasset_delete",
                               args=[asset.pk])).status_code == 403
 
+
+
+def test_the_change_form_keeps_label_and_alt_free_of_markup_and_tags():
+    asset, _ = media_store(data=image_bytes(), filename="a.png")
+    client = Client()
+    client.force_login(user_with(AUTHOR))
+    page = client.get(reverse("admin:newsletter_mediaasset_change", args=[asset.pk]))
+    assert f"https://news.example.org/media/{asset.filename}" in page.content.decode()
+    client.post(reverse("admin:newsletter_mediaasset_change", args=[asset.pk]),
+                {"label": "a/../b{{ x }}.png", "alt": "Hi {{ settings.SECRET_KEY }} <b>"})
+    asset.refresh_from_db()
+    assert (asset.label, asset.alt) == ("b x .png", "Hi settings.SECRET_KEY b")
