@@ -109,8 +109,8 @@ def image_inspect(data: bytes) -> ImageInfo:
                          "images are accepted (checked by their content, not their "
                          "name).") from error
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise MediaError(f"The image has too many pixels to be decoded safely "
-                         f"(at most {conf.MEDIA_MAX_PIXELS:,}).") from error
+        raise MediaError(f"The image has too many pixels to be decoded safely (at most "
+                         f"{conf.MEDIA_MAX_PIXELS:,} are accepted): scale it down.") from error
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as error:
         raise MediaError(f"The image is damaged: it does not decode ({error}). Save it "
                          "again from your image program and upload that.") from error

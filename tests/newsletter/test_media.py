@@ -174,6 +174,28 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(author_client):
     assert "6,000 x 6,000 pixels (36,000,000); at most 25,000,000 pixels" in error
 
 
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares a size (RFC 2083 IHDR) and holds one empty data chunk."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height,
+                                                                 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("side", [20_000, 100_000])  # over our cap; over Pillow's own too
+def test_a_bomb_that_only_declares_its_size_is_refused_from_the_header(author_client, side):
+    response = upload(author_client, png_header_only(side, side))
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert "pixels" in error and "25,000,000" in error and "damaged" not in error
+
+
 def test_a_file_over_the_size_limit_is_refused_with_413(author_client, monkeypatch):
     data = image_bytes(size=(200, 200))
     monkeypatch.setattr(conf, "MEDIA_MAX_BYTES", len(data) - 1)
