@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from email.utils import formataddr
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
@@ -116,7 +117,7 @@ def campaign_parts(campaign: Campaign) -> Parts:
     return assemble(body=campaign.body, body_format=campaign.body_format,
                     layout_html=layout.html, layout_css=layout.css,
                     postal_address=layout.postal_address, preheader=campaign.preheader,
-                    text_body=campaign.text_body)
+                    text_body=campaign.text_body, base_url=settings.SITE_URL)
 
 
 def campaign_errors(campaign: Campaign) -> dict[str, str]:

@@ -67,3 +67,10 @@ TRACKING_PROXY_RANGES_FILE = env_str("TRACKING_PROXY_RANGES_FILE", "")
 # Milliseconds a web process gathers clicks and opens before pushing them to Redis in one
 # call (a crash loses at most that much); 0: push in the request.
 TRACKING_FLUSH_MS = env_int("TRACKING_FLUSH_MS", 200, minimum=0, maximum=10000)
+
+# --- Media library (newsletter.media): images for campaigns, served at /media/ ---
+# Largest image accepted, in bytes (the upload is refused before it is read beyond this).
+MEDIA_MAX_BYTES = env_int("MEDIA_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+# Largest image accepted, in pixels (width x height): a small file that decodes to a huge
+# bitmap (a "decompression bomb") is refused before it is decoded.
+MEDIA_MAX_PIXELS = env_int("MEDIA_MAX_PIXELS", 25_000_000, minimum=10_000)
