@@ -287,6 +287,12 @@ def spam_check(message: Message) -> Check:
     result = _cached_score(message)
     if isinstance(result, str):
         return Check(name, False, f"could not run: {result}", blocking=False)
+    return score_check(result)
+
+
+def score_check(result: SpamScore) -> Check:
+    """ok under half the threshold, a warning from there, a loud warning at it."""
+    name = "SpamAssassin score"
     rules = tuple(
         f"{r.name} ({r.points:+.1f}): {plain_words(r)}"
         for r in sorted(result.rules, key=lambda r: -r.points))

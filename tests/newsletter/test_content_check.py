@@ -123,6 +123,20 @@ def test_an_unreachable_spamd_is_a_warning_not_an_error(setup, quiet, monkeypatc
     assert spam not in send_summary(setup["campaign"]).blocking
 
 
+def test_score_levels_warn_from_half_the_threshold_and_never_block():
+    from newsletter.content_check import score_check
+    from newsletter.spam_score import SpamScore
+
+    rules = (RuleHit("SUBJ_ALL_CAPS", 0.5, "Subject is all capitals"),
+             RuleHit("HTML_IMAGE_ONLY_28", 2.8, "BODY: HTML: images with 2400-2800 bytes"))
+    low, half, spam = (score_check(SpamScore(score, 5.0, rules)) for score in (2.4, 2.5, 5.0))
+    assert (low.level, half.level, spam.level) == ("ok", "warning", "warning")
+    assert spam.name == "SpamAssassin marks this mail as spam"
+    assert spam.items[0].startswith("HTML_IMAGE_ONLY_28 (+2.8): ")  # the most points first
+    assert "capitals" in spam.items[1]
+    assert not checklist_blocking([low, half, spam])
+
+
 def test_no_spamd_url_says_not_checked(setup, quiet, monkeypatch):  # noqa: F811
     monkeypatch.setattr(conf, "SPAMD_URL", "")
     spam = _spam(content_checks(setup["campaign"]))
