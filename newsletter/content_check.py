@@ -132,7 +132,7 @@ def subscriber_message(campaign: Campaign) -> Message:
     keys = dkim.keys_for(composer.from_domain, settings.dkim_key_dir,
                          (settings.dkim_selector, settings.dkim_ed25519_selector))
     # RFC 5321 4.4: the receiving server records the envelope sender as Return-Path.
-    signed = (f"Return-Path: <bounces+{token}@{settings.bounce_domain}>\r\n".encode()
+    signed = (f"Return-Path: <{verp.encode(0, settings.bounce_domain)}>\r\n".encode()
               + dkim.sign(data, keys))
     # What the verdict depends on: the templates and who they are rendered for (the
     # rendering itself has a Date and timestamped tokens that change every second).
