@@ -189,6 +189,7 @@ class Check:
     ok: bool
     detail: str = ""
     blocking: bool = True  # False: a warning, scheduling is still allowed
+    items: tuple[str, ...] = ()  # a list under the line (e.g. the spam rules hit)
 
     @property
     def level(self) -> str:
