@@ -46,6 +46,7 @@ from newsletter.campaigns import (
     preview_subscription_find,
     segment_attributes_validate,
 )
+from newsletter.compose_admin import ComposeEditor, live_preview_view, may_preview
 
 TRACKING_FIELDS = ("track_clicks", "track_opens", "tracking_privacy", "archive_public")
 ENGAGEMENT_FIELDS = ("segment_clicked_campaign", "segment_opened_days")
@@ -103,8 +104,7 @@ class CampaignForm(forms.ModelForm):
         widgets = {
             "subject": forms.TextInput(attrs={"size": 80}),
             "preheader": forms.TextInput(attrs={"size": 80}),
-            "body": forms.Textarea(attrs={"rows": 18, "cols": 100,
-                                          "style": "font-family: monospace"}),
+            "body": ComposeEditor,
             "text_body": forms.Textarea(attrs={"rows": 8, "cols": 100,
                                                "style": "font-family: monospace"}),
             "lists": forms.CheckboxSelectMultiple,
@@ -213,14 +213,29 @@ class CampaignAdmin(admin.ModelAdmin):
         initial.setdefault("layout", layout_default().pk)
         return initial
 
+    def add_view(self, request, form_url="", extra_context=None):
+        return super().add_view(request, form_url, extra_context={
+            **(extra_context or {}), **self._compose_context(request, None)})
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         campaign = self.get_object(request, object_id)
         extra = {}
         if campaign is not None:
             campaign = campaign_sync(campaign)
-            extra = self._tools_context(request, campaign)
+            extra = {**self._tools_context(request, campaign),
+                     **self._compose_context(request, campaign)}
         return super().change_view(request, object_id, form_url,
                                    extra_context={**(extra_context or {}), **extra})
+
+    def _compose_context(self, request, campaign: Campaign | None) -> dict:
+        """The live preview beside the body (only for who may write campaigns)."""
+        editable = campaign is None or campaign.editable
+        return {
+            "live_preview_url": reverse("admin:newsletter_campaign_live_preview")
+            if editable and may_preview(request.user) else "",
+            "phone_width": PHONE_WIDTH,
+            "desktop_width": DESKTOP_WIDTH,
+        }
 
     def _tools_context(self, request, campaign: Campaign) -> dict:
         checks = campaign_full_checklist(campaign)
@@ -273,6 +288,8 @@ class CampaignAdmin(admin.ModelAdmin):
                  name="newsletter_campaign_send_now"),
             path("audience-count/", view(audience_count_view),
                  name="newsletter_campaign_audience_count"),
+            path("live-preview/", view(live_preview_view),
+                 name="newsletter_campaign_live_preview"),
             *super().get_urls(),
         ]
 
