@@ -186,7 +186,7 @@
     document.addEventListener("keydown", function (event) { if (event.key === "Escape") closeMenu(); });
 
     function button(name, text, title, extraClass) {
-      return { name: "pw-" + name, text: text, title: title, className: "pw-tool " + (extraClass || ""),
+      return { name: "pw-" + name, text: text, title: title, className: extraClass ? "pw-tool " + extraClass : "pw-tool",
         action: function (mde) { actions[name](toolbarButton(name)); } };
     }
     function toolbarButton(name) {
