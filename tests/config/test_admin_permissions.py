@@ -76,7 +76,7 @@ AUTHOR_PAGES = ALWAYS | {"newsletter/"} | _model_pages(
     "newsletter/layout", *VIEW, "add") | _model_pages("newsletter/mailinglist", *VIEW) | {
     "newsletter/campaign/<pk>/preview/", "newsletter/campaign/<pk>/preview/frame/",
     "newsletter/campaign/<pk>/action/", "newsletter/campaign/<pk>/report/",
-    "newsletter/campaign/audience-count/"}
+    "newsletter/campaign/audience-count/", "newsletter/campaign/live-preview/"}
 EDITOR_PAGES = AUTHOR_PAGES | _model_pages("newsletter/campaign", "delete") | _model_pages(
     "newsletter/subscriber", *VIEW) | _model_pages("newsletter/subscription", *VIEW) | \
     _model_pages("newsletter/subscriberimport", *VIEW, "add") | {"api/"} | \
