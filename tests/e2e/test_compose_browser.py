@@ -124,6 +124,10 @@ def test_typing_and_toolbar_buttons_update_the_preview_without_saving(live_serve
             editor_box = page.locator(".EasyMDEContainer").bounding_box()
             pane_box = page.locator("#live-preview").bounding_box()
             assert pane_box["x"] >= editor_box["x"] + editor_box["width"] - 1
+            # The 760 px desktop mail is shown whole, scaled down to the narrower pane.
+            box = page.locator("#live-frame").bounding_box()
+            assert box["width"] <= pane_box["width"] < 760
+            assert "scale(" in page.locator("#live-frame").evaluate("f => f.style.transform")
             assert Campaign.objects.count() == 0
             assert errors == []  # no script error on the page
     finally:
@@ -156,6 +160,8 @@ def test_the_compose_page_fits_a_phone(live_server, monkeypatch, author):
                 editor_box = page.locator(".EasyMDEContainer").bounding_box()
                 pane_box = page.locator("#live-preview").bounding_box()
                 assert pane_box["y"] >= editor_box["y"] + editor_box["height"] - 1
+                frame_box = page.locator("#live-frame").bounding_box()
+                assert frame_box["x"] >= 0 and frame_box["x"] + frame_box["width"] <= 390
             page.select_option("#live-preview-as", str(sub.id))
             page.frame_locator("#live-frame").get_by_role("heading", name="Hi Ann").first \
                 .wait_for()

@@ -295,15 +295,25 @@
 
     var desktop = document.getElementById("live-desktop");
     var phone = document.getElementById("live-phone");
+    var scroller = frame.parentNode;
+    function fit() {
+      // The mail at its real width, scaled down (never up) to the pane, as a thumbnail is.
+      var scale = Math.min(1, scroller.clientWidth / Number(frame.width));
+      frame.style.transform = scale < 1 ? "scale(" + scale + ")" : "";
+      scroller.style.height = Math.ceil(frame.offsetHeight * scale) + "px";
+    }
+    window.addEventListener("resize", fit);
     function width(which) {
       var isPhone = which === "phone";
       frame.width = isPhone ? pane.dataset.phoneWidth : pane.dataset.desktopWidth;
+      fit();
       phone.setAttribute("aria-pressed", String(isPhone));
       desktop.setAttribute("aria-pressed", String(!isPhone));
       pane.classList.toggle("pw-live-phone", isPhone);
     }
     desktop.addEventListener("click", function () { width("desktop"); });
     phone.addEventListener("click", function () { width("phone"); });
+    fit();
     refresh();
   }
 
