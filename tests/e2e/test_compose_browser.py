@@ -168,3 +168,66 @@ def test_the_compose_page_fits_a_phone(live_server, monkeypatch, author):
             page.locator(".pw-compose").screenshot(path=artifacts / "2-compose-phone.png")
     finally:
         connections.close_all()
+
+
+def test_image_and_block_buttons_use_the_media_and_block_pages(live_server, monkeypatch,
+                                                               settings, author, tmp_path):
+    """Against stand-ins that answer as the media library and content blocks are specified."""
+    from django.db import connections
+
+    from newsletter import compose_admin
+    from tests.e2e import compose_contract_urls as contract
+
+    settings.ROOT_URLCONF = "tests.e2e.compose_contract_urls"
+    urls = {compose_admin.UPLOAD_URL_NAME: "/contract/upload/",
+            compose_admin.BLOCKS_URL_NAME: "/contract/blocks/"}
+    monkeypatch.setattr(compose_admin, "_url", lambda name: urls.get(name, ""))
+    contract.UPLOADS.clear()
+    campaign = Campaign.objects.create(name="Media", subject="Hi", body="Start.\n")
+    image = tmp_path / "spring.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    try:
+        with browser_page(monkeypatch, timeout_ms=20_000, viewport=DESKTOP,
+                          locale="en-GB") as page:
+            url = f"/admin/newsletter/campaign/{campaign.pk}/change/"
+            _log_in(page, live_server, url)
+            toolbar = page.get_by_role("toolbar", name="Body formatting")
+            page.locator(".CodeMirror").click()
+            page.keyboard.press("Control+End")
+
+            with page.expect_file_chooser() as chooser:
+                toolbar.get_by_role("button", name="Image (upload)").click()
+            chooser.value.set_files(str(image))
+            page.get_by_text("Uploaded spring.png.").wait_for()
+            frame = page.frame_locator("#live-frame")
+            img = frame.get_by_role("img", name="spring")
+            img.wait_for(state="attached")
+            assert img.get_attribute("src") == contract.URL
+            assert f"![spring]({contract.URL})" in page.locator("#id_body").input_value()
+            assert contract.UPLOADS[-1] == {"name": "spring.png", "size": 72,
+                                            "campaign": str(campaign.pk)}
+
+            with page.expect_file_chooser() as chooser:  # refused: the page's message shows
+                toolbar.get_by_role("button", name="Image (upload)").click()
+            chooser.value.set_files(str(text))
+            page.get_by_text("notes.txt is not an image (PNG, JPEG, GIF).").wait_for()
+
+            toolbar.get_by_role("button", name="Content block").click()
+            page.get_by_role("menuitem", name="Shop hours").click()
+            frame.get_by_text("Open Monday to Saturday, 9 to 18.").wait_for()
+            toolbar.get_by_role("button", name="Content block").click()
+            page.get_by_role("menuitem", name="Signature").click()
+            frame.get_by_text("the shop team").wait_for()
+            assert frame.locator("strong", has_text="the shop team").count() == 1
+
+            # An HTML body cannot take a Markdown block: offered, but not clickable.
+            page.select_option("#id_body_format", "html")
+            toolbar.get_by_role("button", name="Content block").click()
+            assert page.get_by_role("menuitem", name="Signature").is_disabled()
+            assert page.get_by_role("menuitem", name="Shop hours").is_enabled()
+            page.keyboard.press("Escape")
+            assert Campaign.objects.get(pk=campaign.pk).body == "Start.\n"  # nothing saved
+    finally:
+        connections.close_all()

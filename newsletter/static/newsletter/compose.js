@@ -115,8 +115,11 @@
         var picker = document.createElement("input");
         picker.type = "file";
         picker.accept = "image/*";
+        picker.hidden = true;
+        document.body.appendChild(picker);
         picker.addEventListener("change", function () {
           if (picker.files.length) upload(picker.files[0]);
+          picker.remove();
         });
         picker.click();
       },
