@@ -47,6 +47,7 @@ from newsletter.campaigns import (
     segment_attributes_validate,
 )
 from newsletter.compose_admin import ComposeEditor, live_preview_view, may_preview
+from newsletter.models import Subscription
 
 TRACKING_FIELDS = ("track_clicks", "track_opens", "tracking_privacy", "archive_public")
 ENGAGEMENT_FIELDS = ("segment_clicked_campaign", "segment_opened_days")
@@ -250,7 +251,7 @@ class CampaignAdmin(admin.ModelAdmin):
             "campaign": campaign,
             "checks": checks,
             "checks_blocking": bool(checklist_blocking(checks)),
-            "preview_subscribers": preview_subscribers(campaign),
+            "preview_subscribers": _offered(campaign, subscription_id),
             "preview_as": subscription_id,
             "preview_problem": preview_problem,
             "preview_email": request.GET.get("preview_email", ""),
@@ -382,6 +383,17 @@ def _breakers_url() -> str:
         return reverse("breaker-list")
     except NoReverseMatch:
         return ""
+
+
+def _offered(campaign: Campaign, subscription_id: int | None) -> list:
+    """The subscribers to preview as: the audience's first ones, and the one asked for."""
+    offered = preview_subscribers(campaign)
+    if subscription_id and subscription_id not in {sub.id for sub in offered}:
+        chosen = Subscription.objects.select_related("subscriber").filter(
+            pk=subscription_id).first()
+        if chosen is not None:
+            offered = [chosen, *offered]
+    return offered
 
 
 def _preview_as(request, campaign: Campaign) -> tuple[int | None, str]:

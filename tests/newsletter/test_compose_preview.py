@@ -170,3 +170,15 @@ def test_upload_and_block_buttons_get_urls_only_when_those_pages_exist(monkeypat
     assert 'data-blocks-url="/admin/blocks/choices/"' in html
     fields = json.loads(html.split("data-fields=\"")[1].split('"')[0].replace("&quot;", '"'))
     assert "subscriber.name" in fields and "unsubscribe_url" in fields
+
+
+def test_the_subscriber_found_by_address_is_offered(editor, mailing_list, setup):  # noqa: F811
+    from newsletter.models import Subscriber, Subscription
+
+    zed = Subscription.objects.create(
+        subscriber=Subscriber.objects.create(email="zed@example.org", name="Zed"),
+        mailing_list=mailing_list, status="pending")  # not in the audience's list
+    campaign = setup["campaign"]
+    html = editor.get(f"/admin/newsletter/campaign/{campaign.pk}/change/"
+                      "?preview_email=ZED@example.org").content.decode()
+    assert f'<option value="{zed.id}" selected>zed@example.org (Zed)</option>' in html
