@@ -230,10 +230,14 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def _compose_context(self, request, campaign: Campaign | None) -> dict:
         """The live preview beside the body (only for who may write campaigns)."""
-        editable = campaign is None or campaign.editable
+        # Only where the body is an editor (not read-only): that is what the pane follows.
+        if campaign is None:
+            writable = self.has_add_permission(request)
+        else:
+            writable = campaign.editable and self.has_change_permission(request, campaign)
         return {
             "live_preview_url": reverse("admin:newsletter_campaign_live_preview")
-            if editable and may_preview(request.user) else "",
+            if writable and may_preview(request.user) else "",
             "phone_width": PHONE_WIDTH,
             "desktop_width": DESKTOP_WIDTH,
         }

@@ -151,9 +151,10 @@ def test_the_compose_page_has_the_editor_beside_the_live_preview(editor, setup):
 
 def test_a_reader_without_the_write_permission_sees_the_saved_preview_only(setup):  # noqa: F811 - fixtures
     campaign = setup["campaign"]
-    reader = Browser(_user("vic", group=False, perms=("view_campaign",)))
-    html = reader.get(f"/admin/newsletter/campaign/{campaign.pk}/change/").content.decode()
-    assert 'id="live-preview"' not in html and 'id="preview-desktop"' in html
+    for name, perms in (("vic", ("view_campaign",)), ("ada", ("view_campaign", "add_campaign"))):
+        reader = Browser(_user(name, group=False, perms=perms))
+        html = reader.get(f"/admin/newsletter/campaign/{campaign.pk}/change/").content.decode()
+        assert 'id="live-preview"' not in html and 'id="preview-desktop"' in html, perms
 
 
 def test_upload_and_block_buttons_get_urls_only_when_those_pages_exist(monkeypatch):
