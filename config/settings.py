@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "easymde",  # EasyMDE's static files for the campaign body's editor (newsletter.compose_admin)
     "django_celery_beat",
     "axes",
     "django_otp",

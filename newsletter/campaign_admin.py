@@ -46,6 +46,8 @@ from newsletter.campaigns import (
     preview_subscription_find,
     segment_attributes_validate,
 )
+from newsletter.compose_admin import ComposeEditor, live_preview_view, may_preview
+from newsletter.models import Subscription
 
 TRACKING_FIELDS = ("track_clicks", "track_opens", "tracking_privacy", "archive_public")
 ENGAGEMENT_FIELDS = ("segment_clicked_campaign", "segment_opened_days")
@@ -103,8 +105,7 @@ class CampaignForm(forms.ModelForm):
         widgets = {
             "subject": forms.TextInput(attrs={"size": 80}),
             "preheader": forms.TextInput(attrs={"size": 80}),
-            "body": forms.Textarea(attrs={"rows": 18, "cols": 100,
-                                          "style": "font-family: monospace"}),
+            "body": ComposeEditor,
             "text_body": forms.Textarea(attrs={"rows": 8, "cols": 100,
                                                "style": "font-family: monospace"}),
             "lists": forms.CheckboxSelectMultiple,
@@ -213,14 +214,33 @@ class CampaignAdmin(admin.ModelAdmin):
         initial.setdefault("layout", layout_default().pk)
         return initial
 
+    def add_view(self, request, form_url="", extra_context=None):
+        return super().add_view(request, form_url, extra_context={
+            **(extra_context or {}), **self._compose_context(request, None)})
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         campaign = self.get_object(request, object_id)
         extra = {}
         if campaign is not None:
             campaign = campaign_sync(campaign)
-            extra = self._tools_context(request, campaign)
+            extra = {**self._tools_context(request, campaign),
+                     **self._compose_context(request, campaign)}
         return super().change_view(request, object_id, form_url,
                                    extra_context={**(extra_context or {}), **extra})
+
+    def _compose_context(self, request, campaign: Campaign | None) -> dict:
+        """The live preview beside the body (only for who may write campaigns)."""
+        # Only where the body is an editor (not read-only): that is what the pane follows.
+        if campaign is None:
+            writable = self.has_add_permission(request)
+        else:
+            writable = campaign.editable and self.has_change_permission(request, campaign)
+        return {
+            "live_preview_url": reverse("admin:newsletter_campaign_live_preview")
+            if writable and may_preview(request.user) else "",
+            "phone_width": PHONE_WIDTH,
+            "desktop_width": DESKTOP_WIDTH,
+        }
 
     def _tools_context(self, request, campaign: Campaign) -> dict:
         checks = campaign_full_checklist(campaign)
@@ -235,7 +255,7 @@ class CampaignAdmin(admin.ModelAdmin):
             "campaign": campaign,
             "checks": checks,
             "checks_blocking": bool(checklist_blocking(checks)),
-            "preview_subscribers": preview_subscribers(campaign),
+            "preview_subscribers": _offered(campaign, subscription_id),
             "preview_as": subscription_id,
             "preview_problem": preview_problem,
             "preview_email": request.GET.get("preview_email", ""),
@@ -273,6 +293,8 @@ class CampaignAdmin(admin.ModelAdmin):
                  name="newsletter_campaign_send_now"),
             path("audience-count/", view(audience_count_view),
                  name="newsletter_campaign_audience_count"),
+            path("live-preview/", view(live_preview_view),
+                 name="newsletter_campaign_live_preview"),
             *super().get_urls(),
         ]
 
@@ -365,6 +387,17 @@ def _breakers_url() -> str:
         return reverse("breaker-list")
     except NoReverseMatch:
         return ""
+
+
+def _offered(campaign: Campaign, subscription_id: int | None) -> list:
+    """The subscribers to preview as: the audience's first ones, and the one asked for."""
+    offered = preview_subscribers(campaign)
+    if subscription_id and subscription_id not in {sub.id for sub in offered}:
+        chosen = Subscription.objects.select_related("subscriber").filter(
+            pk=subscription_id).first()
+        if chosen is not None:
+            offered = [chosen, *offered]
+    return offered
 
 
 def _preview_as(request, campaign: Campaign) -> tuple[int | None, str]:

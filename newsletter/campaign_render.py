@@ -213,7 +213,7 @@ class _TextMaker(HTMLParser):
         if tag == "a":
             self.links.append(attrs.get("href"))
             self.out.append("")
-            self._link_start = len("".join(self.out))
+            self._link_start = len(self.out)  # a list index: joining all of out per link is O(n²)
 
     def handle_endtag(self, tag):
         while self.stack:
@@ -226,7 +226,7 @@ class _TextMaker(HTMLParser):
             return
         if tag == "a" and self.links:
             href = self.links.pop()
-            label = "".join(self.out)[self._link_start:].strip()
+            label = "".join(self.out[self._link_start:]).strip()
             if href and not href.startswith("#") and href != label:
                 self.out.append(f" ({href})" if label else href)
         elif tag in _BLOCK:

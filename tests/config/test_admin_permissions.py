@@ -78,7 +78,7 @@ AUTHOR_PAGES = ALWAYS | {"newsletter/"} | _model_pages(
     "newsletter/layout", *VIEW, "add") | _model_pages("newsletter/mailinglist", *VIEW) | {
     "newsletter/campaign/<pk>/preview/", "newsletter/campaign/<pk>/preview/frame/",
     "newsletter/campaign/<pk>/action/", "newsletter/campaign/<pk>/report/",
-    "newsletter/campaign/audience-count/"} | _model_pages(
+    "newsletter/campaign/audience-count/", "newsletter/campaign/live-preview/"} | _model_pages(
     "newsletter/mediaasset", *VIEW, "add") | _model_pages(
     "newsletter/contentblock", *VIEW, "add") | {
     "newsletter/mediaasset/upload/", "newsletter/contentblock/choices/"}

@@ -60,7 +60,8 @@ def test_rules_update_the_count_live_and_are_saved(live_server, monkeypatch):
             page.screenshot(path=shots / "audience-builder.png", full_page=True)
             page.fill("#id_name", "Hamburg only")
             page.fill("#id_subject", "Hi")
-            page.fill("#id_body", "Hello")
+            page.locator(".EasyMDEContainer .CodeMirror").click()  # the body's editor
+            page.keyboard.type("Hello")
             page.get_by_role("button", name="Save and continue editing").click()
             page.locator("#checklist").wait_for()
         stored = Campaign.objects.get(name="Hamburg only").segment_attributes

@@ -70,7 +70,7 @@ def _shot(page, path: Path) -> None:
     """
     height = page.evaluate("document.documentElement.scrollHeight")
     page.set_viewport_size({"width": DESKTOP["width"], "height": height})
-    for frame_id in ("#preview-desktop", "#preview-phone"):
+    for frame_id in ("#preview-desktop", "#preview-phone", "#live-frame"):
         if page.locator(frame_id).count():
             page.frame_locator(frame_id).locator("h1").wait_for()
     page.wait_for_timeout(300)
@@ -131,10 +131,14 @@ def _campaign(live_server, settings, smtp_sink, celery_worker_factory, page, art
     page.fill("#id_name", "Spring 2031")
     page.fill("#id_subject", 'Spring news for {{ subscriber.name|default:"you" }}')
     page.fill("#id_preheader", "Our new season is here")
-    page.fill("#id_body", "# Hello {{ subscriber.name|default:\"friend\" }}!\n\n"
-                          "The spring collection has reached "
-                          "{{ subscriber.attributes.city|default:\"your town\" }}.\n\n"
-                          "[See it](https://shop.example/spring)")
+    # The body's toolbar editor (EasyMDE): pasted in, as from a draft elsewhere.
+    page.locator(".EasyMDEContainer .CodeMirror").click()
+    page.keyboard.insert_text("# Hello {{ subscriber.name|default:\"friend\" }}!\n\n"
+                              "The spring collection has reached "
+                              "{{ subscriber.attributes.city|default:\"your town\" }}.\n\n"
+                              "[See it](https://shop.example/spring)")
+    page.frame_locator("#live-frame").get_by_role("heading", name="Hello Sample Reader!") \
+        .wait_for()  # the live preview, before anything is saved
     page.get_by_label("Shop News").first.check()
     page.fill("#id_tags", "spring, season")
     page.get_by_role("button", name="Save and continue editing").click()

@@ -100,7 +100,8 @@ def test_editor_composes_a_campaign_and_the_addition_is_logged(editor, mailing_l
     assert LogEntry.objects.filter(object_id=str(campaign.pk), action_flag=ADDITION).exists()
     page = editor.get(f"/admin/newsletter/campaign/{campaign.pk}/change/")
     html = page.content.decode()
-    assert 'id="checklist"' in html and 'id="preview-phone"' in html and 'width="390"' in html
+    assert 'id="checklist"' in html and 'id="live-phone"' in html
+    assert 'data-phone-width="390"' in html and 'data-desktop-width="760"' in html
     assert "Send test" in html and "Schedule" in html
 
 
