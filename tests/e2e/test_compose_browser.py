@@ -66,9 +66,9 @@ def test_typing_and_toolbar_buttons_update_the_preview_without_saving(live_serve
             for name in ("Bold", "Italic", "Heading", "Bulleted list", "Numbered list", "Link",
                          "Button (call to action)", "Personal field"):
                 assert toolbar.get_by_role("button", name=name).count() == 1, name
-            # The media library and content blocks are not on this branch: no dead buttons.
-            assert toolbar.get_by_role("button", name="Image (upload)").count() == 0
-            assert toolbar.get_by_role("button", name="Content block").count() == 0
+            # An author may upload images and insert content blocks.
+            assert toolbar.get_by_role("button", name="Image (upload)").count() == 1
+            assert toolbar.get_by_role("button", name="Content block").count() == 1
 
             page.fill("#id_subject", "Spring for {{ subscriber.name }}")
             page.locator(".CodeMirror").click()
@@ -172,22 +172,24 @@ def test_the_compose_page_fits_a_phone(live_server, monkeypatch, author):
 
 def test_image_and_block_buttons_use_the_media_and_block_pages(live_server, monkeypatch,
                                                                settings, author, tmp_path):
-    """Against stand-ins that answer as the media library and content blocks are specified."""
+    """The media library's upload and the content blocks' list, the real pages."""
     from django.db import connections
 
-    from newsletter import compose_admin
-    from tests.e2e import compose_contract_urls as contract
+    from newsletter.media_models import MediaAsset
+    from newsletter.models import ContentBlock
+    from tests.helpers import png_bytes
 
-    settings.ROOT_URLCONF = "tests.e2e.compose_contract_urls"
-    urls = {compose_admin.UPLOAD_URL_NAME: "/contract/upload/",
-            compose_admin.BLOCKS_URL_NAME: "/contract/blocks/"}
-    monkeypatch.setattr(compose_admin, "_url", lambda name: urls.get(name, ""))
-    contract.UPLOADS.clear()
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.SITE_URL = live_server.url
+    ContentBlock.objects.create(name="Shop hours", body_format="html",
+                                body="<p>Open Monday to Saturday, 9 to 18.</p>")
+    ContentBlock.objects.create(name="Signature", body_format="markdown",
+                                body="Yours, **the shop team**")
     campaign = Campaign.objects.create(name="Media", subject="Hi", body="Start.\n")
     image = tmp_path / "spring.png"
-    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
-    text = tmp_path / "notes.txt"
-    text.write_text("not an image")
+    image.write_bytes(png_bytes())
+    text = tmp_path / "notes.png"
+    text.write_text("<html>not an image</html>")
     try:
         with browser_page(monkeypatch, timeout_ms=20_000, viewport=DESKTOP,
                           locale="en-GB") as page:
@@ -204,15 +206,17 @@ def test_image_and_block_buttons_use_the_media_and_block_pages(live_server, monk
             frame = page.frame_locator("#live-frame")
             img = frame.get_by_role("img", name="spring")
             img.wait_for(state="attached")
-            assert img.get_attribute("src") == contract.URL
-            assert f"![spring]({contract.URL})" in page.locator("#id_body").input_value()
-            assert contract.UPLOADS[-1] == {"name": "spring.png", "size": 72,
-                                            "campaign": str(campaign.pk)}
+            asset = MediaAsset.objects.get()
+            assert asset.campaign_id == campaign.pk and asset.content_type == "image/png"
+            assert img.get_attribute("src").startswith(f"{live_server.url}/media/")
+            assert f"![spring]({img.get_attribute('src')})" in page.locator(
+                "#id_body").input_value()
 
             with page.expect_file_chooser() as chooser:  # refused: the page's message shows
                 toolbar.get_by_role("button", name="Image (upload)").click()
             chooser.value.set_files(str(text))
-            page.get_by_text("notes.txt is not an image (PNG, JPEG, GIF).").wait_for()
+            page.get_by_text("This file is HTML, not an image", exact=False).wait_for()
+            assert MediaAsset.objects.count() == 1
 
             toolbar.get_by_role("button", name="Content block").click()
             page.get_by_role("menuitem", name="Shop hours").click()
