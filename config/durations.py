@@ -9,11 +9,17 @@ the shown unit, so 14390 s reads "4 h", not "3 h".
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 from django.utils import timezone
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
+
+
+def _round(value: float) -> int:
+    """Half up (Python's round() would make 150 s "2 min" and 210 s "4 min")."""
+    return math.floor(value + 0.5)
 
 
 def _plural(n: int, word: str) -> str:
@@ -23,21 +29,21 @@ def _plural(n: int, word: str) -> str:
 def duration_words(seconds: float) -> str:
     """A length of time, unsigned: "45 s", "12 min", "1 h 30 min", "4 h", "2 days"."""
     seconds = abs(float(seconds))
-    if round(seconds) < MINUTE:
-        return f"{round(seconds)} s"
-    minutes = round(seconds / MINUTE)
+    if _round(seconds) < MINUTE:
+        return f"{_round(seconds)} s"
+    minutes = _round(seconds / MINUTE)
     if minutes < 60:
         return f"{minutes} min"
     if minutes < 10 * 60:
         hours, rest = divmod(minutes, 60)
         return f"{hours} h {rest} min" if rest else f"{hours} h"
-    hours = round(seconds / HOUR)
+    hours = _round(seconds / HOUR)
     if hours < 24:
         return f"{hours} h"
     if hours < 3 * 24:
         days, rest = divmod(hours, 24)
         return f"{_plural(days, 'day')} {rest} h" if rest else _plural(days, "day")
-    return _plural(round(seconds / DAY), "day")
+    return _plural(_round(seconds / DAY), "day")
 
 
 def relative_words(when: datetime | float | int | timedelta | None,

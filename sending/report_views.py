@@ -20,11 +20,12 @@ AXIS_DIVISIONS = 4  # the chart's grid lines (pw-track's background) are quarter
 
 
 def axis_top(peak: int) -> int:
-    """The axis end: ``AXIS_DIVISIONS`` whole steps of 1, 2, 2.5 or 5 x 10^n, at least ``peak``."""
+    """The axis end: ``AXIS_DIVISIONS`` whole, round steps (1, 1.5, 2, 2.5, 3, 4, 5,
+    6 or 8 x 10^n), at least ``peak``: from 5 up, the longest bar fills over 60 % of it."""
     peak = max(1, peak)
     raw = peak / AXIS_DIVISIONS
     magnitude = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
-    for mantissa in (1, 2, 2.5, 5, 10):
+    for mantissa in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
         step = mantissa * magnitude
         if step >= raw and step == int(step):
             return int(step) * AXIS_DIVISIONS
