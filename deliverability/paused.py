@@ -45,10 +45,10 @@ class PausedProvider:
 
     @property
     def next_step(self) -> str:
-        """When its mail goes, in words (the page adds the time and "in 4 h")."""
+        """What happens to its mail next, in words; for a pause, after it ends (the page
+        says when: "The pause ends 23:30 (in 4 h); then ...")."""
         if self.state == PAUSED:
-            return ("its mail waits until the pause ends; then a few test messages go, "
-                    "and the rest follows once they are accepted")
+            return "a few test messages go, and the rest follows once they are accepted"
         if self.state == PROBING:
             return "test messages are going out now; the rest follows once they are accepted"
         return "its mail waits for an operator (the provider blocked us again and again)"
