@@ -43,7 +43,9 @@ def chart(series: list[dict], today) -> dict:
                      "sent_pct": round(100 * point["sent"] / top, 2),
                      "bad_pct": round(100 * bad / top, 2), "today": point["day"] == today})
     step = top // AXIS_DIVISIONS
-    return {"rows": rows, "top": top, "ticks": [step * i for i in range(AXIS_DIVISIONS + 1)]}
+    ticks = [{"value": step * i, "pct": 100 * i // AXIS_DIVISIONS}
+             for i in range(AXIS_DIVISIONS + 1)]
+    return {"rows": rows, "top": top, "ticks": ticks}
 
 
 @permission_required("project.view_report", raise_exception=True)

@@ -59,7 +59,8 @@ def test_the_page_opens_on_today_with_a_send_of_a_minute_ago(admin_client, setti
     assert "Nothing was sent that day" not in page
     rows = re.search(r'<table id="report-rows".*?</table>', page, re.S).group(0)
     assert "Microsoft Outlook.com / Hotmail" in rows and "<td>1</td>" in rows
-    assert "›" not in page.split('id="report-day"')[1].split("</p>")[0]  # no tomorrow link
+    day_line = page.split('id="report-day"')[1].split("</p>")[0]
+    assert "&rsaquo;" not in day_line and "today</a>" not in day_line  # no tomorrow link
 
 
 def test_nothing_yet_today_says_so(admin_client):
@@ -81,7 +82,9 @@ def test_chart_rows_have_widths_and_values():
     series = [{"day": day - timedelta(days=1), "sent": 0, "block": 0, "bounced": 0},
               {"day": day, "sent": 950, "block": 3, "bounced": 10}]
     drawn = chart(series, today=day)
-    assert drawn["top"] == 1000 and drawn["ticks"] == [0, 250, 500, 750, 1000]
+    assert drawn["top"] == 1000
+    assert [(t["value"], t["pct"]) for t in drawn["ticks"]] == [
+        (0, 0), (250, 25), (500, 50), (750, 75), (1000, 100)]
     assert drawn["rows"][1]["sent_pct"] == 95.0 and drawn["rows"][1]["bad_pct"] == 1.3
     assert drawn["rows"][1]["today"] and not drawn["rows"][0]["today"]
 
@@ -89,7 +92,8 @@ def test_chart_rows_have_widths_and_values():
 def test_the_page_draws_axis_and_values(admin_client, traffic):  # noqa: F811
     page = admin_client.get(f"/admin/report/?day={DAY}").content.decode()
     axis = re.search(r'<div class="pw-axis" id="history-axis".*?</div>', page, re.S).group(0)
-    assert [int(t) for t in re.findall(r"<span>(\d+)</span>", axis)] == [0, 250, 500, 750, 1000]
+    ticks = re.findall(r'<span style="left:(\d+)%">(\d+)</span>', axis)
+    assert ticks == [("0", "0"), ("25", "250"), ("50", "500"), ("75", "750"), ("100", "1000")]
     assert '<span class="v-sent">950</span> / <span class="v-bad">13</span>' in page
     assert page.count('class="pw-track"') == 14
     assert "Swisscom (Bluewin)" in page and ">swisscom<" not in page
