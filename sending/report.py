@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from django.db.models import Count
 
 from deliverability.models import BounceEvent, BreakerTransition
+from deliverability.providers import provider_name
 from sending.models import DeliveryAttempt
 
 COMPLAINT_WARN = 0.001  # Gmail's target
@@ -149,12 +150,13 @@ def report_text(report: DailyReport, site_url: str) -> str:
     for row in report.rows:
         parts = [f"{name} {row.today[name]} ({row.trend(name):+d})" for name in
                  ("sent", "deferred", "hard", "soft", "block", "complaint")]
-        lines.append(f"  {row.provider} / {row.pool}: " + ", ".join(parts))
+        lines.append(f"  {provider_name(row.provider)} / {row.pool}: " + ", ".join(parts))
     if not report.rows:
         lines.append("  nothing was sent")
     lines += ["", "Provider breaker changes:"]
     for transition in report.transitions:
-        lines.append(f"  {transition.created_at:%H:%M} {transition.provider} / {transition.pool}:"
+        lines.append(f"  {transition.created_at:%H:%M} {provider_name(transition.provider)} / "
+                     f"{transition.pool}:"
                      f" {transition.from_state} -> {transition.to_state}: {transition.reason}")
         if transition.reply:
             lines.append(f"      their answer: {transition.reply}")
