@@ -4,6 +4,9 @@ Read-only (a selector). Counted live from ``Delivery`` rows, their
 ``DeliveryAttempt`` answers (bounces during the SMTP session), ``BounceEvent``
 rows (bounces and complaints that arrived later, matched by VERP) and the
 consent log (unsubscribes by recipients of this mailing since it started).
+Messages still to go are *waiting* (not tried yet) or *deferred* (tried, retried),
+as ``sending.delivery_progress`` defines them, in the summary and every row alike;
+``paused`` lists the providers holding them back (``deliverability.paused``).
 """
 
 from __future__ import annotations
