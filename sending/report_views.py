@@ -16,6 +16,7 @@ from django.shortcuts import render
 from config.operator_time import operator_today, operator_zone
 from sending.report import daily_report, history
 
+MAX_DAYS_BACK = 20 * 366
 AXIS_DIVISIONS = 4  # the chart's grid lines (pw-track's background) are quarters
 
 
@@ -55,6 +56,8 @@ def report_view(request):
         day = datetime.strptime(request.GET.get("day", "")[:10], "%Y-%m-%d").date()
     except ValueError:
         day = today
+    if not today - timedelta(days=MAX_DAYS_BACK) <= day <= today:
+        day = today  # the future has no report; year 1 or 9999 would overflow the bounds
     context = {
         **admin.site.each_context(request),
         "title": f"Delivery report {day:%Y-%m-%d}",

@@ -70,6 +70,13 @@ def test_nothing_yet_today_says_so(admin_client):
     assert "Nothing was sent that day." in past and "Today, " not in past
 
 
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "2999-01-01", "nonsense",
+                                 "2026-02-30"])
+def test_a_day_out_of_range_opens_today(admin_client, day):
+    response = admin_client.get(f"/admin/report/?day={day}")
+    assert response.status_code == 200 and "Today, " in response.content.decode()
+
+
 @pytest.mark.parametrize(("peak", "top"), [
     (0, 4), (1, 4), (4, 4), (5, 8), (9, 12), (17, 20), (41, 60), (99, 100), (101, 120),
     (950, 1000), (963, 1000), (1001, 1200), (123456, 160000)])
