@@ -168,6 +168,15 @@ def provider_name(key: str) -> str:
     return key
 
 
+def provider_column(obj) -> str:
+    """An admin list column: the provider's name (``list_display``; the filter keeps keys)."""
+    return provider_name(getattr(obj, "provider", ""))
+
+
+provider_column.short_description = "provider"
+provider_column.admin_order_field = "provider"
+
+
 def provider_for_address(address: str, resolver: MXResolver | None = None) -> str:
     return provider_for_domain(address.rpartition("@")[2], resolver)
 
