@@ -37,6 +37,13 @@ class AdminSite(admin.AdminSite):
     login_form = LoginForm
     login_template = "otp/admin111/login.html"  # django-otp's: adds the token field
 
+    def index(self, request, extra_context=None):
+        """The home page: the stock app list under the dashboard's figures (config.dashboard)."""
+        from config.dashboard import dashboard_for
+
+        extra = {"dashboard": dashboard_for(request.user), **(extra_context or {})}
+        return super().index(request, extra_context=extra)
+
     def has_permission(self, request):
         if not super().has_permission(request):
             return False

@@ -13,6 +13,7 @@ from deliverability.models import (
     InboundMessage,
     Suppression,
 )
+from deliverability.providers import provider_column
 
 RAW_DISPLAY_BYTES = 256 * 1024
 
@@ -52,8 +53,8 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 @admin.register(BreakerTransition)
 class BreakerTransitionAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "provider", "pool", "from_state", "to_state", "level", "klass",
-                    "actor")
+    list_display = ("created_at", provider_column, "pool", "from_state", "to_state", "level",
+                    "klass", "actor")
     list_filter = ("to_state", "klass", "pool", "provider")
     search_fields = ("provider", "reason", "reply")
     readonly_fields = [f.name for f in BreakerTransition._meta.fields]
@@ -167,8 +168,8 @@ def reclassify_events(modeladmin, request, queryset):
 
 @admin.register(BounceEvent)
 class BounceEventAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "kind", "reason", "address", "status", "provider", "action",
-                    "campaign", "delivery_id", "message_link")
+    list_display = ("created_at", "kind", "reason", "address", "status", provider_column,
+                    "action", "campaign", "delivery_id", "message_link")
     list_filter = ("kind", "reason", "provider", "action", "campaign", "mailing_id",
                    "message__source")
     search_fields = ("address", "recipient", "diagnostic", "=delivery_id")

@@ -15,6 +15,7 @@ from deliverability.breaker.engine import MANUAL, Breaker
 from deliverability.breaker.rules import load
 from deliverability.models import BreakerTransition
 from deliverability.page_sections import breaker_page_sections
+from deliverability.providers import provider_name
 
 ACTIONS = ("pause", "extend", "resume", "acknowledge")
 
@@ -37,8 +38,7 @@ def breaker_rows(breaker: Breaker) -> list[dict]:
         info = providers.get(provider)
         rows.append({
             "provider": provider,
-            "provider_name": info.name if info else ("every provider" if provider == "*"
-                                                     else provider),
+            "provider_name": provider_name(provider),
             "pool": pool,
             "state": status["state"],
             "level": status.get("level", "0"),
@@ -69,6 +69,7 @@ def breaker_list(request):
         "can_manage": can_manage(request.user),
         "manual": MANUAL,
         "sections": breaker_page_sections(),  # e.g. sending's warm-up plans
+        "known_providers": sorted(load().providers.values(), key=lambda p: p.name),
     }
     return render(request, "deliverability/breakers.html", context)
 

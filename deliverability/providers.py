@@ -151,6 +151,32 @@ def providers_for_domains(domains, resolver: MXResolver | None = None, *,
         return dict(zip(wanted, found, strict=True))
 
 
+def provider_name(key: str) -> str:
+    """What people read for a provider key: its ``name`` in ``breaker/rules.toml``
+    ("Microsoft Outlook.com / Hotmail" for ``microsoft_consumer``); a pool-wide key,
+    an MX rollup (``mx:a,b``) and a plain domain in words. The one place keys become names."""
+    key = (key or "").strip()
+    if key == "*":
+        return "every provider"
+    if not key or key == "unknown":
+        return "unknown provider"
+    provider = load().providers.get(key)
+    if provider is not None:
+        return provider.name
+    if key.startswith("mx:"):
+        return "mail servers " + ", ".join(host for host in key[3:].split(",") if host)
+    return key
+
+
+def provider_column(obj) -> str:
+    """An admin list column: the provider's name (``list_display``; the filter keeps keys)."""
+    return provider_name(getattr(obj, "provider", ""))
+
+
+provider_column.short_description = "provider"
+provider_column.admin_order_field = "provider"
+
+
 def provider_for_address(address: str, resolver: MXResolver | None = None) -> str:
     return provider_for_domain(address.rpartition("@")[2], resolver)
 

@@ -4,6 +4,9 @@ Read-only (a selector). Counted live from ``Delivery`` rows, their
 ``DeliveryAttempt`` answers (bounces during the SMTP session), ``BounceEvent``
 rows (bounces and complaints that arrived later, matched by VERP) and the
 consent log (unsubscribes by recipients of this mailing since it started).
+Messages still to go are *waiting* (not tried yet) or *deferred* (tried, retried),
+as ``sending.delivery_progress`` defines them, in the summary and every row alike;
+``paused`` lists the providers holding them back (``deliverability.paused``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from deliverability.models import BounceEvent
 from newsletter.campaign_models import Campaign
 from newsletter.models import ConsentRecord
 from newsletter.tracking_report import TrackingReport, tracking_report
+from sending.delivery_progress import DEFERRED, WAITING, attempted_expression, progress
 from sending.models import Delivery, DeliveryAttempt
 
 BOUNCE_KINDS = ("hard", "soft", "block")
@@ -31,10 +35,30 @@ class ProviderRow:
     bounces: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BOUNCE_KINDS, 0))
     complaints: int = 0
     clickers: int = 0  # distinct human clickers (click tracking)
+    # Open deliveries split by sending.delivery_progress: not yet tried / tried, retried.
+    progress: dict[str, int] = field(default_factory=lambda: {WAITING: 0, DEFERRED: 0})
+
+    @property
+    def name(self) -> str:
+        from deliverability.providers import provider_name
+
+        return provider_name(self.provider)
 
     @property
     def total(self) -> int:
         return sum(self.states.values())
+
+    @property
+    def waiting(self) -> int:
+        return self.progress[WAITING]
+
+    @property
+    def deferred(self) -> int:
+        return self.progress[DEFERRED]
+
+    @property
+    def open(self) -> int:
+        return self.waiting + self.deferred
 
     @property
     def click_through(self) -> str:
@@ -56,6 +80,9 @@ class CampaignReport:
     warmup: list[dict] = field(default_factory=list)  # sending.warmup.plan_rows_for_mailing
     canary: dict | None = None  # sending.canary.canary_status
     tracking: TrackingReport | None = None
+    progress: dict[str, int] = field(default_factory=lambda: {WAITING: 0, DEFERRED: 0})
+    # deliverability.paused: providers holding this campaign's mail (None: state unknown)
+    paused: list | None = field(default_factory=list)
 
     @property
     def warmup_section(self) -> dict:
@@ -72,12 +99,18 @@ class CampaignReport:
         return self.states["sent"]
 
     @property
-    def deferred(self) -> int:
-        return self.states["deferred"]
+    def waiting(self) -> int:
+        """Not tried yet (sending.delivery_progress)."""
+        return self.progress[WAITING]
 
     @property
-    def waiting(self) -> int:
-        return self.states["queued"] + self.states["claimed"] + self.states["deferred"]
+    def deferred(self) -> int:
+        """Tried, a temporary failure: retried (sending.delivery_progress)."""
+        return self.progress[DEFERRED]
+
+    @property
+    def open(self) -> int:
+        return self.waiting + self.deferred
 
     @property
     def bounced(self) -> int:
@@ -87,7 +120,7 @@ class CampaignReport:
     def percent_done(self) -> int:
         if not self.audience:
             return 100 if self.started else 0
-        return min(100, round(100 * (self.audience - self.waiting) / self.audience))
+        return min(100, round(100 * (self.audience - self.open) / self.audience))
 
 
 def campaign_report(campaign: Campaign) -> CampaignReport:
@@ -98,7 +131,7 @@ def campaign_report(campaign: Campaign) -> CampaignReport:
         return CampaignReport(audience=campaign_audience_size(campaign) if campaign.pk else 0,
                               started=False, states=dict.fromkeys(STATES, 0),
                               bounces=dict.fromkeys(BOUNCE_KINDS, 0), complaints=0,
-                              unsubscribes=0, providers=[])
+                              unsubscribes=0, providers=[], paused=_paused(campaign, None))
     rows: dict[str, ProviderRow] = {}
 
     def row(provider: str) -> ProviderRow:
@@ -108,11 +141,17 @@ def campaign_report(campaign: Campaign) -> CampaignReport:
         return rows[provider]
 
     states = dict.fromkeys(STATES, 0)
-    for provider, state, n in (Delivery.objects.filter(mailing=mailing)
-                               .values_list("provider", "state").annotate(n=Count("id"))
-                               .order_by()):
+    totals = {WAITING: 0, DEFERRED: 0}
+    for provider, state, attempted, n in (
+            Delivery.objects.filter(mailing=mailing)
+            .values_list("provider", "state", attempted_expression())
+            .annotate(n=Count("id")).order_by()):
         states[state] = states.get(state, 0) + n
         row(provider).states[state] = row(provider).states.get(state, 0) + n
+        bucket = progress(state, attempted)
+        if bucket in totals:
+            totals[bucket] += n
+            row(provider).progress[bucket] += n
 
     # A delivery counts once per kind, whether refused in the session or bounced later.
     seen: dict[str, set] = defaultdict(set)
@@ -152,7 +191,21 @@ def campaign_report(campaign: Campaign) -> CampaignReport:
                           bounces=bounces, complaints=complaints, unsubscribes=unsubscribes,
                           providers=providers, pause_reason=mailing.pause_reason,
                           warmup=_warmup_rows(mailing), canary=_canary(mailing),
-                          tracking=engagement)
+                          tracking=engagement, progress=totals,
+                          paused=_paused(campaign, {r.provider: r.open for r in providers
+                                                    if r.open}))
+
+
+def _paused(campaign: Campaign, open_by_provider: dict[str, int] | None) -> list | None:
+    """Providers holding this campaign's mail: before the start every one paused for its
+    pool (its mail would wait), afterwards those with messages still to go."""
+    from deliverability.paused import paused_providers
+
+    pool = campaign.mailing.pool if campaign.mailing_id else campaign.pool
+    if open_by_provider is not None and not open_by_provider:
+        return []  # nothing left to send: nothing can be held
+    return paused_providers(pool=pool.name if pool else "bulk",
+                            open_by_provider=open_by_provider)
 
 
 def _warmup_rows(mailing) -> list[dict]:

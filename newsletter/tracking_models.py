@@ -115,5 +115,8 @@ class TrackingBatch(models.Model):
     hits = models.PositiveIntegerField(default=0)
     applied_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        verbose_name_plural = _("tracking batches")
+
     def __str__(self) -> str:
         return f"batch {self.digest[:12]} ({self.hits} hits)"

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
 
+from deliverability.providers import provider_column
 from sending.models import (
     Delivery,
     DeliveryAttempt,
@@ -95,8 +96,8 @@ class MailingAdmin(admin.ModelAdmin):
 class DeliveryAdmin(admin.ModelAdmin):
     """The ledger. ``review`` rows were possibly sent when a worker died: check, then decide."""
 
-    list_display = ("id", "mailing", "address", "provider", "state", "attempts", "last_code",
-                    "relay", "next_attempt_at", "sent_at")
+    list_display = ("id", "mailing", "address", provider_column, "state", "attempts",
+                    "last_code", "relay", "next_attempt_at", "sent_at")
     list_filter = ("state", "provider", "mailing")
     search_fields = ("address", "message_id")
     readonly_fields = [f.name for f in Delivery._meta.fields]

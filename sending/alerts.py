@@ -35,8 +35,9 @@ def operator_addresses() -> list[str]:
 
 
 def breaker_alert_text(transition, provider_info) -> tuple[str, str]:
-    name = provider_info.name if provider_info else (
-        "every provider" if transition.provider == "*" else transition.provider)
+    from deliverability.providers import provider_name
+
+    name = provider_info.name if provider_info else provider_name(transition.provider)
     state = STATE_WORDS.get(transition.to_state, transition.to_state)
     subject = f"[postwarden] {name} / {transition.pool}: {state}"
     lines = [

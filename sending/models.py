@@ -184,6 +184,7 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = _("deliveries")
         constraints = [
             models.UniqueConstraint(fields=["mailing", "address"],
                                     name="delivery_unique_address_in_mailing"),

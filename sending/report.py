@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from django.db.models import Count
 
 from deliverability.models import BounceEvent, BreakerTransition
+from deliverability.providers import provider_name
 from sending.models import DeliveryAttempt
 
 COMPLAINT_WARN = 0.001  # Gmail's target
@@ -50,13 +51,15 @@ def complaint_status(rate: float) -> str:
     return "ok"
 
 
-def _bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(), UTC)
-    return start, start + timedelta(days=1)
+def _bounds(day: date, zone: tzinfo = UTC) -> tuple[datetime, datetime]:
+    """Midnight to midnight in ``zone`` (23 or 25 hours on a daylight-saving day)."""
+    start = datetime.combine(day, time(), zone)
+    end = datetime.combine(day + timedelta(days=1), time(), zone)
+    return start, end
 
 
-def _counts(day: date) -> dict[tuple[str, str], dict[str, int]]:
-    start, end = _bounds(day)
+def _counts(day: date, zone: tzinfo = UTC) -> dict[tuple[str, str], dict[str, int]]:
+    start, end = _bounds(day, zone)
     counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTED, 0))
     attempts = (DeliveryAttempt.objects.filter(at__gte=start, at__lt=end)
                 .values_list("delivery__provider", "delivery__mailing__pool__name", "outcome",
@@ -87,6 +90,7 @@ class DailyReport:
     rows: list[Row]
     transitions: list
     totals: dict[str, int]
+    zone: tzinfo = UTC
 
     @property
     def complaint_rate(self) -> float:
@@ -101,8 +105,10 @@ class DailyReport:
         return f"{self.complaint_rate:.2%}"
 
 
-def daily_report(day: date) -> DailyReport:
-    today, before = _counts(day), _counts(day - timedelta(days=1))
+def daily_report(day: date, zone: tzinfo = UTC) -> DailyReport:
+    """The report of ``day``, midnight to midnight in ``zone`` (the mail: UTC; the
+    admin page: the reader's zone)."""
+    today, before = _counts(day, zone), _counts(day - timedelta(days=1), zone)
     rows = []
     for provider, pool in sorted(set(today) | set(before)):
         rows.append(Row(provider, pool, today=today.get((provider, pool),
@@ -110,19 +116,19 @@ def daily_report(day: date) -> DailyReport:
                         yesterday=before.get((provider, pool), dict.fromkeys(COUNTED, 0))))
     rows.sort(key=lambda r: (-r.today["block"], -r.today["sent"], r.provider))
     totals = {name: sum(r.today[name] for r in rows) for name in COUNTED}
-    start, end = _bounds(day)
+    start, end = _bounds(day, zone)
     transitions = list(BreakerTransition.objects.filter(created_at__gte=start, created_at__lt=end)
                        .order_by("created_at"))
-    return DailyReport(day=day, rows=rows, transitions=transitions, totals=totals)
+    return DailyReport(day=day, rows=rows, transitions=transitions, totals=totals, zone=zone)
 
 
-def history(days: int = 14, until: date | None = None) -> list[dict]:
-    """Sent and blocked per day, for the chart."""
-    until = until or datetime.now(UTC).date()
+def history(days: int = 14, until: date | None = None, zone: tzinfo = UTC) -> list[dict]:
+    """Sent and blocked per day (days in ``zone``), for the chart."""
+    until = until or datetime.now(zone).date()
     series = []
     for offset in range(days - 1, -1, -1):
         day = until - timedelta(days=offset)
-        counts = _counts(day)
+        counts = _counts(day, zone)
         series.append({"day": day, "sent": sum(c["sent"] for c in counts.values()),
                        "block": sum(c["block"] for c in counts.values()),
                        "bounced": sum(c["hard"] + c["soft"] for c in counts.values())})
@@ -144,12 +150,13 @@ def report_text(report: DailyReport, site_url: str) -> str:
     for row in report.rows:
         parts = [f"{name} {row.today[name]} ({row.trend(name):+d})" for name in
                  ("sent", "deferred", "hard", "soft", "block", "complaint")]
-        lines.append(f"  {row.provider} / {row.pool}: " + ", ".join(parts))
+        lines.append(f"  {provider_name(row.provider)} / {row.pool}: " + ", ".join(parts))
     if not report.rows:
         lines.append("  nothing was sent")
     lines += ["", "Provider breaker changes:"]
     for transition in report.transitions:
-        lines.append(f"  {transition.created_at:%H:%M} {transition.provider} / {transition.pool}:"
+        lines.append(f"  {transition.created_at:%H:%M} {provider_name(transition.provider)} / "
+                     f"{transition.pool}:"
                      f" {transition.from_state} -> {transition.to_state}: {transition.reason}")
         if transition.reply:
             lines.append(f"      their answer: {transition.reply}")

@@ -106,12 +106,16 @@ class ReportSerializer(serializers.Serializer):
     audience = serializers.IntegerField()
     started = serializers.BooleanField()
     percent_done = serializers.IntegerField()
+    waiting = serializers.IntegerField(help_text="Not tried yet (sending.delivery_progress).")
+    deferred = serializers.IntegerField(help_text="Tried, a temporary failure: retried.")
     states = serializers.DictField(child=serializers.IntegerField())
     bounces = serializers.DictField(child=serializers.IntegerField())
     complaints = serializers.IntegerField()
     unsubscribes = serializers.IntegerField()
     pause_reason = serializers.CharField()
     providers = serializers.ListField(child=serializers.DictField())
+    paused = serializers.ListField(child=serializers.DictField(), allow_null=True,
+                                   help_text="Providers holding this mail back (null: unknown).")
 
 
 def _refused(func):
@@ -247,5 +251,10 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         report = campaign_report(self.get_object())
         body = asdict(report)
         body["percent_done"] = report.percent_done
-        body["providers"] = [{**asdict(row), "total": row.total} for row in report.providers]
+        body["waiting"], body["deferred"] = report.waiting, report.deferred
+        body["providers"] = [{**asdict(row), "total": row.total, "name": row.name,
+                              "waiting": row.waiting, "deferred": row.deferred}
+                             for row in report.providers]
+        body["paused"] = None if report.paused is None else [
+            {**asdict(p), "name": p.name} for p in report.paused]
         return Response(body)

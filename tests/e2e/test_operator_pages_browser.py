@@ -39,8 +39,8 @@ def test_operator_reads_the_report_and_pauses_a_provider(live_server, page, arti
     page.fill("#id_password", "a-long-password-1")
     page.click("input[type=submit]")
     page.goto(f"{live_server.url}/admin/report/?day={DAY}")
-    assert page.locator("#history-chart rect").count() >= 28
-    assert "swisscom" in page.inner_text("#report-rows")
+    assert page.locator("#history-chart .pw-track").count() == 14
+    assert "Swisscom (Bluewin)" in page.inner_text("#report-rows")
     assert "warn" in page.inner_text("#complaint-rate")
     page.screenshot(path=str(artifacts / "report.png"), full_page=True)
     page.goto(f"{live_server.url}/admin/breakers/")

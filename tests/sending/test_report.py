@@ -59,8 +59,8 @@ def test_report_counts_per_provider_with_trend_and_transitions(traffic):
     assert report.totals["sent"] == 950
     assert report.complaint_status == "warn"  # 2 / 950 = 0.21 %: above 0.1 %, below 0.3 %
     text = report_text(report, "https://news.example.org")
-    assert "swisscom / bulk: ok -> paused" in text and "554 5.7.1 not allowed" in text
-    assert "google / bulk: sent 900 (+897)" in text
+    assert "Swisscom (Bluewin) / bulk: ok -> paused" in text and "554 5.7.1 not allowed" in text
+    assert "Google (Gmail, Google Workspace) / bulk: sent 900 (+897)" in text
 
 
 def test_report_is_mailed_to_operators(traffic, monkeypatch):
@@ -73,7 +73,7 @@ def test_report_is_mailed_to_operators(traffic, monkeypatch):
 
 def test_report_page_shows_chart_and_rows(admin_client, traffic):
     page = admin_client.get(f"/admin/report/?day={DAY}").content.decode()
-    assert 'id="history-chart"' in page and "swisscom" in page and "warn" in page
+    assert 'id="history-chart"' in page and "Swisscom (Bluewin)" in page and "warn" in page
 
 
 def test_an_empty_day_is_fine(db):

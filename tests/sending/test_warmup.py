@@ -219,7 +219,8 @@ def test_the_breaker_page_shows_each_plan(admin_client, ip_plan, clock, redis_cl
 
     page = admin_client.get(reverse("breaker-list")).content.decode()
     assert 'id="warmup-plans"' in page and "ip 192.0.2.10" in page
-    assert "google: 1 / 50" in page and "after a clean day: 70 per provider" in page
+    assert "Google (Gmail, Google Workspace): 1 / 50" in page  # its name, not its key
+    assert "after a clean day: 70 per provider" in page
 
 
 def test_a_plan_target_is_checked(db):
