@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('newsletter', '0009_import_mapping'),
+        ('newsletter', '0010_media_library_content_blocks'),
     ]
 
     operations = [
