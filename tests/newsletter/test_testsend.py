@@ -148,3 +148,26 @@ def test_a_test_link_still_works_after_a_key_rotation(client, settings):
     assert client.get(f"/t/{token}/").status_code == 200
     settings.SECRET_KEY_FALLBACKS = []
     assert client.get(f"/t/{token}/").status_code == 404
+
+
+def test_the_editor_chooses_whom_a_test_is_personalised_as(mailing_list, layout, audience,
+                                                          sending_env):
+    from django.contrib.admin.models import LogEntry
+
+    from tests.newsletter.test_campaign_admin import Browser, _user
+
+    editor = Browser(_user("edna"))
+    campaign = make_campaign(mailing_list, layout, body=BODY)
+    page = editor.get(f"/admin/newsletter/campaign/{campaign.pk}/change/").content.decode()
+    assert 'id="test-as"' in page and "Bob &lt;bob@example.net&gt;" in page
+    url = f"/admin/newsletter/campaign/{campaign.pk}/action/"
+    response = editor.post(url, {"action": "test", "addresses": "qa@shop.example",
+                                 "preview_as": "", "test_as_email": "BOB@example.net"},
+                           follow=True)
+    assert "personalised as Bob &lt;bob@example.net&gt;" in response.content.decode()
+    assert TransactionalEmail.objects.get().subject == "[TEST] Hello Bob"
+    assert LogEntry.objects.filter(change_message__contains="personalised as Bob").exists()
+    response = editor.post(url, {"action": "test", "addresses": "qa@shop.example",
+                                 "test_as_email": "nobody@example.org"}, follow=True)
+    assert "No subscriber with the address" in response.content.decode()
+    assert TransactionalEmail.objects.count() == 1
