@@ -171,3 +171,9 @@ def test_the_editor_chooses_whom_a_test_is_personalised_as(mailing_list, layout,
                                  "test_as_email": "nobody@example.org"}, follow=True)
     assert "No subscriber with the address" in response.content.decode()
     assert TransactionalEmail.objects.count() == 1
+
+
+def test_the_test_page_speaks_german_too(client):
+    token = _test_token(k="unsubscribe")
+    page = client.get(f"/t/{token}/", HTTP_ACCEPT_LANGUAGE="de")
+    assert "Das war eine Test-E-Mail: Nichts wurde geändert" in page.content.decode()
