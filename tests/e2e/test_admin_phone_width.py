@@ -10,6 +10,7 @@ in $ARTIFACTS_DIR/phone-width (default <project>/artifacts).
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -55,7 +56,7 @@ def test_every_admin_page_fits_a_phone(live_server, monkeypatch, objects):  # no
     pages = phone_pages(concrete_urls(objects))
     assert len(pages) > 150 and "sending/relaypool/add/" in pages and "sink/" in pages
     folder = artifacts_folder("phone-width")
-    for old in folder.glob("*.png"):
+    for old in [*folder.glob("*.png"), *folder.glob("*.json")]:
         old.unlink()  # a page no longer too wide leaves no stale picture
     too_wide, opened = {}, 0
     with browser_page(monkeypatch, viewport={"width": WIDTH, "height": 844},
@@ -78,5 +79,7 @@ def test_every_admin_page_fits_a_phone(live_server, monkeypatch, objects):  # no
                 page.screenshot(path=str(folder / f"too-wide-{name}.png"), full_page=True)
             else:
                 page.screenshot(path=str(folder / f"{name}.png"))
+    (folder / "summary.json").write_text(json.dumps(
+        {"width": WIDTH, "pages_opened": opened, "too_wide": too_wide}, indent=1))
     assert opened > 150
     assert too_wide == {}
