@@ -35,6 +35,7 @@ format: install
 	$(VENV)/bin/ruff format .
 
 # The browser tests need a Chromium (tests/chromium.py says which); without one, install one.
+# The content-check tests need SpamAssassin's spamd (root on Debian: installed here).
 test: lint
 	@$(PY) -m tests.chromium >/dev/null 2>&1; found=$$?; \
 	if [ $$found = 1 ]; then \
@@ -46,4 +47,12 @@ test: lint
 	    $(PY) -m playwright install chromium >/dev/null; \
 	  fi; \
 	elif [ $$found != 0 ]; then $(PY) -m tests.chromium >/dev/null; exit 1; fi
+	@if ! command -v spamd >/dev/null 2>&1 && [ ! -x /usr/sbin/spamd ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: no spamd for the content-check tests; installing Debian's (apt-get install spamassassin spamd)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends spamassassin spamd >/dev/null; \
+	  else \
+	    echo "make: the content-check tests need SpamAssassin's spamd: apt-get install spamassassin spamd (Debian/Ubuntu), dnf install spamassassin (Fedora), brew install spamassassin (macOS)"; \
+	  fi; \
+	fi
 	$(PY) -m pytest $(PYTEST_ARGS)

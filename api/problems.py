@@ -7,7 +7,8 @@ field errors of a request body go in ``errors`` (an extension member, §3.2).
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
@@ -20,7 +21,8 @@ TYPE_BASE = "/api/v1/problems/"
 _TITLES = {
     400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
     405: "Method not allowed", 406: "Not acceptable", 409: "Conflict",
-    415: "Unsupported media type", 422: "Unprocessable content", 429: "Too many requests",
+    413: "Content too large", 415: "Unsupported media type", 422: "Unprocessable content",
+    429: "Too many requests",
     500: "Server error",
 }
 
@@ -29,6 +31,12 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with an earlier one."
     default_code = "conflict"
+
+
+class TooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is larger than this server takes."
+    default_code = "too_large"
 
 
 class Unprocessable(exceptions.APIException):
@@ -61,6 +69,9 @@ def problem_exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = TooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE}"
+                       " bytes.")
     response = exception_handler(exc, context)
     if response is None:
         return None  # unexpected: Django's 500 (logged), never a stack trace to the caller

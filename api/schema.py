@@ -20,7 +20,8 @@ PROBLEM = {
 _ERRORS = {
     "400": "Invalid request", "401": "No valid token", "403": "Scope or permission missing",
     "404": "Not found", "405": "Method not allowed", "406": "Not acceptable",
-    "415": "Unsupported media type", "422": "Cannot be done", "429": "Rate limited",
+    "413": "Request body too large", "415": "Unsupported media type", "422": "Cannot be done",
+    "429": "Rate limited",
 }
 
 

@@ -150,7 +150,7 @@ def main() -> None:
 
         from config.redis_server import free_port
         from newsletter.models import ConsentRecord, MailingList, Subscription
-        from newsletter.services.subscriptions import SIGNUP_QUEUE
+        from newsletter.services.signup import SIGNUP_QUEUE
         from sending.models import TransactionalEmail
 
         MailingList.objects.create(name="Bench News", slug=LIST_SLUG)

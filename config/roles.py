@@ -23,6 +23,9 @@ AUTHOR_PERMISSIONS = [
     *_model("newsletter", "campaign", "add", "change", "view"),
     *_model("newsletter", "layout", "add", "change", "view"),
     ("newsletter", "view_mailinglist"),
+    # The editor's library: upload images (never delete them), write reusable blocks.
+    *_model("newsletter", "mediaasset", "add", "change", "view"),
+    *_model("newsletter", "contentblock", "add", "change", "view"),
 ]
 
 # Also: schedule, start, pause and cancel campaigns; the lists' people: imports,
@@ -31,6 +34,7 @@ AUTHOR_PERMISSIONS = [
 EDITOR_PERMISSIONS = [
     *AUTHOR_PERMISSIONS,
     ("newsletter", "delete_campaign"), ("newsletter", "schedule_campaign"),
+    ("newsletter", "delete_mediaasset"), ("newsletter", "delete_contentblock"),
     ("newsletter", "view_subscriber"),
     *_model("newsletter", "subscription", "change", "view"),
     *_model("newsletter", "subscriberimport", "add", "view"),

@@ -196,6 +196,8 @@ OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Postwarden")
 # --- HTTP API (issue 17). Tokens only (no session auth: no CSRF surface); every view
 # checks the token's scope and the user's model permissions; throttles count in the
 # Redis cache per token. See api/ and README "API".
+# Wrong tokens per client network (IPv4 address, IPv6 /64) and minute before 429.
+API_FAILED_AUTH_PER_MIN = env_int("API_FAILED_AUTH_PER_MIN", 20, minimum=1)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.TokenScope",

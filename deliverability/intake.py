@@ -39,18 +39,24 @@ import hashlib
 import io
 import logging
 import re
-import zlib
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from typing import BinaryIO
 
-from django.db import IntegrityError, connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from deliverability import conf
 from deliverability.evidence import Tie, mailto_unsubscribe_token, tie_to_delivery
+from deliverability.inbound_store import (
+    SCAN_BYTES,
+    clean_text,
+    header_text,
+    raw_head,
+    store,
+    store_file,
+    top_headers,
+)
 from deliverability.models import BounceEvent, InboundMessage
 from deliverability.signals import bounce_recorded, complaint_received, unsubscribe_requested
 from deliverability.suppression import normalise, suppress
@@ -59,8 +65,6 @@ logger = logging.getLogger(__name__)
 
 # Headers an MTA uses to say which address a message was delivered to.
 _ENVELOPE_HEADERS = ("X-Original-To", "Delivered-To", "Envelope-To", "X-Envelope-To", "To")
-_SCAN_BYTES = 1024 * 1024
-_HEADER_BYTES = 256 * 1024
 _ACTING_KINDS = ("hard", "soft", "complaint", "block")
 # Kinds that feed a counter (soft bounces, guardrails, the breaker): once per delivery.
 _COUNTED_KINDS = ("soft", "complaint", "block")
@@ -105,103 +109,6 @@ def unsubscribe_token_valid(token: str) -> bool:
     return _read_unsubscribe_token is not None and _read_unsubscribe_token(token) is not None
 
 
-# --- storing -------------------------------------------------------------------
-
-CHUNK = 64 * 1024
-
-
-def _clean(text, limit: int | None = None) -> str:
-    """Text the database accepts: no NUL (PostgreSQL), no lone surrogates (UTF-8)."""
-    text = str(text or "").encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
-    return text[:limit] if limit else text
-
-
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-
-
-def _headers(raw: bytes):
-    """The top-level headers only (the parser is not handed the body at all)."""
-    end = _HEADER_END.search(raw, 0, _HEADER_BYTES)
-    try:
-        return BytesHeaderParser(policy=compat32).parsebytes(
-            raw[:end.end() if end else _HEADER_BYTES])
-    except Exception:  # a message we can't parse is still stored
-        return None
-
-
-def _header(headers, name: str) -> str:
-    if headers is None:
-        return ""
-    try:
-        return _clean(" ".join(str(v) for v in headers.get_all(name, [])))
-    except Exception:  # odd header objects are treated as absent
-        return ""
-
-
-def _digest(source: BinaryIO) -> tuple[str, bytearray, bytes, int]:
-    """(sha256, compressed bytes, the first _SCAN_BYTES, size), read in chunks: a large
-    message is never held whole in memory, only compressed, in one growing buffer
-    (the database driver takes it as it is: no second copy)."""
-    sha, packer = hashlib.sha256(), zlib.compressobj(6)
-    packed, head, size = bytearray(), bytearray(), 0
-    source.seek(0)
-    while chunk := source.read(CHUNK):
-        sha.update(chunk)
-        packed += packer.compress(chunk)
-        if len(head) < _SCAN_BYTES:
-            head += chunk[:_SCAN_BYTES - len(head)]
-        size += len(chunk)
-    packed += packer.flush()
-    return sha.hexdigest(), packed, bytes(head), size
-
-
-def store(raw: bytes, *, source: str, envelope_recipients: Iterable[str] = ()) -> InboundMessage:
-    """Store the message once; the same bytes again return the stored row."""
-    return store_file(io.BytesIO(raw), source=source, envelope_recipients=envelope_recipients)
-
-
-def store_file(stream: BinaryIO, *, source: str,
-               envelope_recipients: Iterable[str] = ()) -> InboundMessage:
-    key, packed, head, size = _digest(stream)
-    found = InboundMessage.objects.defer("raw_compressed").filter(key=key).first()
-    if found is not None:
-        return found
-    headers = _headers(head)
-    try:
-        with transaction.atomic():
-            message = InboundMessage.objects.create(
-                key=key, raw_compressed=b"", size=size, stored_bytes=len(packed),
-                source=source, envelope_recipients=_clean(",".join(envelope_recipients), 10000),
-                message_id=_header(headers, "Message-ID")[:998],
-                subject=_header(headers, "Subject")[:998],
-            )
-            _raw_write(message.pk, packed)
-            message.raw_compressed = packed
-    except IntegrityError:  # stored by a concurrent delivery of the same bytes
-        return InboundMessage.objects.get(key=key)
-    from deliverability.retention import raw_quota_enforce
-
-    raw_quota_enforce()
-    return message
-
-
-def _raw_write(pk: int, packed: bytes) -> None:
-    """The compressed bytes as a binary parameter. Django's PostgreSQL cursor binds on the
-    client: it spells a bytea out in hex inside the statement, several copies of twice
-    the size (a 9 MB message took ~50 MB); a server-side binding cursor on the same
-    connection (and transaction) sends the bytes as they are."""
-    if connection.vendor != "postgresql":
-        InboundMessage.objects.filter(pk=pk).update(raw_compressed=packed)
-        return
-    import psycopg
-
-    connection.ensure_connection()
-    table = connection.ops.quote_name(InboundMessage._meta.db_table)
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(f"UPDATE {table} SET raw_compressed = %b WHERE id = %s",  # noqa: S608
-                       [packed, pk])
-
-
 def ingest(raw: bytes, *, source: str, envelope_recipients: Iterable[str] = ()) -> InboundMessage:
     """Store, then classify and act (once). Raises only when the message could not be stored."""
     return ingest_file(io.BytesIO(bytes(raw)), source=source,
@@ -217,19 +124,11 @@ def ingest_file(stream: BinaryIO, *, source: str,
             process(message)
         except Exception as exc:  # stored is what matters; the error is kept for review
             logger.exception("bounce %s: processing failed", message.pk)
-            InboundMessage.objects.filter(pk=message.pk).update(error=_clean(repr(exc), 2000))
+            InboundMessage.objects.filter(pk=message.pk).update(error=clean_text(repr(exc), 2000))
             InboundMessage.objects.filter(pk=message.pk, processed_at=None).update(
                 outcome="error")
         message = InboundMessage.objects.defer("raw_compressed").get(pk=message.pk)
     return message
-
-
-def raw_head(message: InboundMessage, limit: int) -> bytes:
-    """The first ``limit`` bytes of the stored message, decompressing no more than that."""
-    data = message.raw_compressed
-    if not data:
-        return b""
-    return zlib.decompressobj().decompress(memoryview(data), limit)
 
 
 # --- matching --------------------------------------------------------------------
@@ -246,7 +145,7 @@ def _resolve(delivery_id: int | None) -> dict | None:
 
 
 def _is_arf(headers) -> bool:
-    return bool(_ARF.search(_header(headers, "Content-Type")))
+    return bool(_ARF.search(header_text(headers, "Content-Type")))
 
 
 def _mailto_subscriptions(headers, envelope: list[str]) -> dict[str, int | None]:
@@ -257,7 +156,7 @@ def _mailto_subscriptions(headers, envelope: list[str]) -> dict[str, int | None]
         return {}
     candidates = list(envelope)
     for name in _ENVELOPE_HEADERS:
-        candidates += [p for p in re.split(r"[,\s<>]+", _header(headers, name)) if "@" in p]
+        candidates += [p for p in re.split(r"[,\s<>]+", header_text(headers, name)) if "@" in p]
     found: dict[str, int | None] = {}
     for address in candidates:
         token = mailto_unsubscribe_token(address, domains)
@@ -272,8 +171,8 @@ def process(message: InboundMessage, *, reclassify: bool = False) -> InboundMess
     """Classify the stored bytes and act; rerunning only acts on events whose kind changed."""
     from deliverability.classify import classify_message, unknown_result
 
-    head = raw_head(message, _SCAN_BYTES)
-    headers = _headers(head)
+    head = raw_head(message, SCAN_BYTES)
+    headers = top_headers(head)
     envelope = [a for a in message.envelope_recipients.split(",") if a]
     mailto = _mailto_subscriptions(headers, envelope)
     error = ""
@@ -319,7 +218,7 @@ def process(message: InboundMessage, *, reclassify: bool = False) -> InboundMess
         locked.events.filter(position__gte=len(results)).delete()
         kinds = sorted({r.get("kind") or "unknown" for r in results})
         locked.outcome = ",".join(kinds)[:64]
-        locked.error = _clean(error, 2000)
+        locked.error = clean_text(error, 2000)
         locked.review_reason = review[:255]
         locked.processed_at = timezone.now()
         locked.save(update_fields=["outcome", "error", "review_reason", "processed_at"])
@@ -334,8 +233,8 @@ def _unsubscribe_result(token: str, subscription_id: int | None) -> dict:
 
 def _fill(event: BounceEvent, result: dict, context: dict, *, single: bool) -> None:
     info = context["info"]
-    recipient = _clean(result.get("recipient"), 320)
-    original = _clean(result.get("original_recipient"), 320)
+    recipient = clean_text(result.get("recipient"), 320)
+    original = clean_text(result.get("original_recipient"), 320)
     # Only the delivery's own address is acted on. A single-recipient report may
     # name a forwarding target; a report listing others names them, nothing more.
     mine = info is not None and (
@@ -345,20 +244,20 @@ def _fill(event: BounceEvent, result: dict, context: dict, *, single: bool) -> N
         mine or recipient) else ""
     event.delivery_id = context["delivery_id"] if mine else None
     event.mailing_id = info.get("mailing_id") if mine else None
-    event.campaign = _clean(info.get("campaign"), 128) if mine else ""
-    event.kind = _clean(result.get("kind") or "unknown", 16)
-    event.reason = _clean(result.get("reason"), 32)
-    event.status = _clean(result.get("status"), 16)
-    event.smtp_code = _clean(result.get("smtp_code"), 8)
+    event.campaign = clean_text(info.get("campaign"), 128) if mine else ""
+    event.kind = clean_text(result.get("kind") or "unknown", 16)
+    event.reason = clean_text(result.get("reason"), 32)
+    event.status = clean_text(result.get("status"), 16)
+    event.smtp_code = clean_text(result.get("smtp_code"), 8)
     event.hard = bool(result.get("hard"))
-    event.diagnostic = _clean(result.get("diagnostic"), 4000)
-    event.remote_mta = _clean(result.get("remote_mta"), 255)
+    event.diagnostic = clean_text(result.get("diagnostic"), 4000)
+    event.remote_mta = clean_text(result.get("remote_mta"), 255)
     # The breaker's key is the provider the delivery was sent to (sending's MX
     # rollup), never one a report claims: a DSN cannot aim at another provider.
-    event.provider = _clean(info.get("provider") if mine else result.get("provider"), 64)
+    event.provider = clean_text(info.get("provider") if mine else result.get("provider"), 64)
     # RFC 3464 "Action: delayed": the remote MTA is still trying; nothing failed yet.
     event.delay_notice = result.get("action") == "delayed"
-    event.feedback_type = _clean(result.get("feedback_type"), 32).lower()
+    event.feedback_type = clean_text(result.get("feedback_type"), 32).lower()
     event.unsubscribe = result if event.kind == "unsubscribe" else None
 
 

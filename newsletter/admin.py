@@ -180,6 +180,7 @@ class ConsentTextAdmin(ReadOnlyAdmin):
     list_filter = ("mailing_list",)
 
 
-# Imports (upload, preview and mapping, the live detail page), campaigns and layouts:
-# modules of their own.
-from newsletter import campaign_admin, import_admin  # noqa: E402, F401
+# Imports (upload, preview and mapping, the live detail page), campaigns and layouts, the
+# editor's library (images, the toolbar's upload endpoint, content blocks): modules of
+# their own.
+from newsletter import campaign_admin, import_admin, media_admin  # noqa: E402, F401

@@ -130,16 +130,43 @@ def body_html(body: str, body_format: str) -> str:
     return body
 
 
+# A URL attribute whose value starts with one slash (root-relative: "/media/x.png"), not
+# two (protocol-relative) nor a backslash (which browsers read as a slash).
+_ROOT_RELATIVE = re.compile(r"""(\s(?:src|href|background)\s*=\s*["']?)/(?![/\\])""",
+                            re.IGNORECASE)
+_OPEN_TAG = re.compile(r"<[A-Za-z][^>]*>")
+
+
+def absolute_urls(html: str, base_url: str) -> str:
+    """Root-relative ``src``/``href``/``background`` values made absolute against the site.
+
+    A mail has no address of its own, so a client cannot resolve ``/media/x.png``; the
+    same value in a browser (the preview, the archive) means our site, so the absolute
+    form is what the editor meant. Only attributes inside tags are touched, and
+    personalisation tags are shielded meanwhile."""
+    if not base_url:
+        return html
+    base = base_url.rstrip("/")
+    shield = _Shield()
+    hidden = _OPEN_TAG.sub(lambda tag: _ROOT_RELATIVE.sub(
+        lambda m: f"{m.group(1)}{base}/", tag.group(0)), shield.hide(html))
+    return shield.show(hidden)
+
+
 def assemble(*, body: str, body_format: str, layout_html: str, layout_css: str,
-             postal_address: str, preheader: str, text_body: str = "") -> Parts:
-    """The HTML and text templates of a campaign (still with personalisation tags)."""
+             postal_address: str, preheader: str, text_body: str = "",
+             base_url: str = "") -> Parts:
+    """The HTML and text templates of a campaign (still with personalisation tags).
+
+    ``base_url`` (the site's, as in every link of a mail) makes root-relative image and
+    link addresses absolute, in the layout and the body alike."""
     content = body_html(body, body_format)
     values = {
         "content": content,
         "postal_address": html_lib.escape(postal_address, quote=False).replace("\n", "<br>"),
         "preheader": html_lib.escape(preheader, quote=False),
     }
-    document = _SLOT.sub(lambda m: values[m.group(1)], layout_html)
+    document = absolute_urls(_SLOT.sub(lambda m: values[m.group(1)], layout_html), base_url)
     shield = _Shield()
     hidden = shield.hide(document)
     inliner = css_inline.CSSInliner(extra_css=layout_css or None, keep_style_tags=True,

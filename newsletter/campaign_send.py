@@ -132,8 +132,11 @@ def send_checks(campaign: Campaign) -> list[Check]:
 
 
 def campaign_full_checklist(campaign: Campaign) -> list[Check]:
-    """The checklist the editor sees: content and audience, then pre-flight and breakers."""
-    return campaign_checklist(campaign) + send_checks(campaign)
+    """The checklist the editor sees: content and audience, the content check (images,
+    size, SpamAssassin; never blocking), then pre-flight and breakers."""
+    from newsletter.content_check import content_checks
+
+    return campaign_checklist(campaign) + content_checks(campaign) + send_checks(campaign)
 
 
 # --------------------------------------------------------------------------- send now

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from email.utils import formataddr
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
@@ -117,7 +118,7 @@ def campaign_parts(campaign: Campaign) -> Parts:
     return assemble(body=campaign.body, body_format=campaign.body_format,
                     layout_html=layout.html, layout_css=layout.css,
                     postal_address=layout.postal_address, preheader=campaign.preheader,
-                    text_body=campaign.text_body)
+                    text_body=campaign.text_body, base_url=settings.SITE_URL)
 
 
 def campaign_errors(campaign: Campaign) -> dict[str, str]:
@@ -189,6 +190,7 @@ class Check:
     ok: bool
     detail: str = ""
     blocking: bool = True  # False: a warning, scheduling is still allowed
+    items: tuple[str, ...] = ()  # a list under the line (e.g. the spam rules hit)
 
     @property
     def level(self) -> str:

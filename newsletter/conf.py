@@ -58,6 +58,20 @@ PREFLIGHT_BEFORE_START = env_str("PREFLIGHT_BEFORE_START", "warn").lower()
 if PREFLIGHT_BEFORE_START not in ("off", "warn", "block"):
     raise ConfigError(f"PREFLIGHT_BEFORE_START={PREFLIGHT_BEFORE_START!r}: use off, warn or block")
 
+# --- Content check before sending (newsletter.content_check) ---
+# A spamd that scores the campaign's mail as a subscriber gets it: spamd://host:port,
+# tcp://host:port or unix:///path (empty: no SpamAssassin score; `make run` starts one).
+SPAMD_URL = env_str("SPAMD_URL", "")
+if SPAMD_URL:
+    from newsletter.spam_score import spamd_address
+
+    try:
+        spamd_address(SPAMD_URL)
+    except ValueError as _error:
+        raise ConfigError(f"SPAMD_URL={SPAMD_URL!r}: {_error}") from None
+# Seconds the checklist waits for spamd (then a warning; the answer is cached per content).
+SPAMD_TIMEOUT_S = env_int("SPAMD_TIMEOUT_S", 10, minimum=1, maximum=120)
+
 # --- Click and open tracking (newsletter.tracking) ---
 # Days hits stay linked to a subscriber (campaigns in linked mode); then only counts remain.
 TRACKING_LINKED_RETENTION_DAYS = env_int("TRACKING_LINKED_RETENTION_DAYS", 90, minimum=1)
@@ -67,3 +81,10 @@ TRACKING_PROXY_RANGES_FILE = env_str("TRACKING_PROXY_RANGES_FILE", "")
 # Milliseconds a web process gathers clicks and opens before pushing them to Redis in one
 # call (a crash loses at most that much); 0: push in the request.
 TRACKING_FLUSH_MS = env_int("TRACKING_FLUSH_MS", 200, minimum=0, maximum=10000)
+
+# --- Media library (newsletter.media): images for campaigns, served at /media/ ---
+# Largest image accepted, in bytes (the upload is refused before it is read beyond this).
+MEDIA_MAX_BYTES = env_int("MEDIA_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+# Largest image accepted, in pixels (width x height): a small file that decodes to a huge
+# bitmap (a "decompression bomb") is refused before it is decoded.
+MEDIA_MAX_PIXELS = env_int("MEDIA_MAX_PIXELS", 25_000_000, minimum=10_000)

@@ -145,7 +145,7 @@ def confirmations_release_due(*, limit: int = 500) -> int:
     """Send confirmation mails that waited for a free slot of their address; how many went."""
     from deliverability.suppression import is_suppressed
     from newsletter.models import Subscription
-    from newsletter.services.subscriptions import confirmation_mail_send
+    from newsletter.services.signup import confirmation_mail_send
 
     sent = 0
     for subscription_id in confirmations_waiting_due(limit):

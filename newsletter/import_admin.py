@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from newsletter.exceptions import ImportFileError
 from newsletter.import_preview import ENCODINGS, ROLES, column_map_clean, preview_read
@@ -109,7 +110,8 @@ class SubscriberImportAdmin(admin.ModelAdmin):
             return format_html('<strong id="import-outcome" class="pw-warning">{}</strong>'
                                '<ul id="import-reasons">{}</ul>', head, reasons)
         return format_html('<span id="import-outcome">{}</span><ul id="import-reasons">{}</ul>',
-                           _("%(n)d subscriptions created.") % {"n": obj.subscriptions_created},
+                           ngettext("%(n)d subscription created.", "%(n)d subscriptions created.",
+                                    obj.subscriptions_created) % {"n": obj.subscriptions_created},
                            reasons)
 
     @admin.display(description=_("report of skipped rows"))

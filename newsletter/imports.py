@@ -21,13 +21,11 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -36,77 +34,21 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from deliverability.models import Suppression
-from deliverability.suppression import is_suppressed, suppressed_among
+from deliverability.suppression import is_suppressed
 from newsletter import conf
 from newsletter.exceptions import ImportFileError, InvalidAddress, InvalidInput
-from newsletter.models import (
-    ConsentRecord,
-    MailingList,
-    Subscriber,
-    SubscriberImport,
-    Subscription,
-)
+from newsletter.import_rows import ImportStats, Report, Row, spreadsheet_safe
+from newsletter.import_writers import OrmWriter, PostgresWriter
+from newsletter.models import MailingList, SubscriberImport, Subscription
 from newsletter.validation import MAX_ATTRIBUTE, address_clean, name_clean, text_clean
 
 logger = logging.getLogger(__name__)
+ProgressCallback = Callable[[ImportStats], None]
 
 EMAIL_COLUMNS = {"email", "e-mail", "email address", "e-mail address", "mail"}
 NAME_COLUMNS = {"name", "full name"}
 MAX_ATTRIBUTES = 50
 csv.field_size_limit(1 << 20)
-
-
-@dataclass
-class ImportStats:
-    rows_read: int = 0
-    rows_invalid: int = 0
-    rows_duplicate: int = 0
-    rows_suppressed: int = 0
-    subscribers_created: int = 0
-    subscriptions_created: int = 0
-    subscriptions_existing: int = 0
-    bytes_done: int = 0
-    bytes_total: int = 0
-    seconds: float = 0.0
-    report_lines: int = 0
-    created_subscription_ids: list[int] = field(default_factory=list, repr=False)
-
-    def as_dict(self) -> dict:
-        data = asdict(self)
-        data.pop("created_subscription_ids")
-        return data
-
-
-@dataclass
-class Row:
-    line: int
-    email: str
-    name: str
-    attributes: dict
-
-
-def _spreadsheet_safe(value: str) -> str:
-    """Keep a cell from being run as a formula when the CSV is opened in a spreadsheet."""
-    value = value.encode("utf-8", "replace").decode("utf-8")
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-class Report:
-    """The rows that were not imported: line, email as given, reason."""
-
-    def __init__(self, stream: io.TextIOBase | None):
-        self.writer = csv.writer(stream) if stream is not None else None
-        self.lines = 0
-        self.lock = threading.Lock()  # the parser and the database writer both report
-        if self.writer:
-            self.writer.writerow(["line", "email", "reason"])
-
-    def add(self, line: int, email: str, reason: str) -> None:
-        with self.lock:
-            self.lines += 1
-            if self.writer:
-                self.writer.writerow([line, _spreadsheet_safe(email[:320]), reason])
 
 
 def _has_surrogates(value: str) -> bool:
@@ -261,166 +203,6 @@ def _batches(rows: Iterator[Row], size: int, stats: ImportStats,
             yield part, batch
 
 
-class _Writer:
-    def __init__(self, mailing_list: MailingList, mode: str, import_id: int | None,
-                 consent_text_id: int | None):
-        self.lock = threading.Lock()  # writer threads add to the same figures
-        self.mailing_list = mailing_list
-        self.confirmed = mode == SubscriberImport.Mode.CONFIRMED
-        self.import_id = import_id
-        self.consent_text_id = consent_text_id
-        self.status = (Subscription.Status.CONFIRMED if self.confirmed
-                       else Subscription.Status.PENDING)
-
-
-class _PostgresWriter(_Writer):
-    """COPY into a temporary table, then one statement for the whole batch."""
-
-    def write(self, batch: dict[str, Row], report: Report, stats: ImportStats) -> None:
-        sub_t = Subscriber._meta.db_table
-        subscription_t = Subscription._meta.db_table
-        record_t = ConsentRecord._meta.db_table
-        suppression_t = Suppression._meta.db_table
-        with transaction.atomic(), connection.cursor() as cursor:
-            raw = cursor.cursor
-            raw.execute("CREATE TEMP TABLE nl_import_stage (line integer, email text, "
-                        "name text, attributes jsonb) ON COMMIT DROP")
-            with raw.copy("COPY nl_import_stage (line, email, name, attributes) "
-                          "FROM STDIN") as copy:
-                for row in batch.values():
-                    copy.write_row((row.line, row.email, row.name,
-                                    json.dumps(row.attributes, ensure_ascii=False)))
-            raw.execute(f"DELETE FROM nl_import_stage s USING {suppression_t} x "  # noqa: S608
-                        "WHERE x.address = s.email RETURNING s.line, s.email")
-            for line, email in raw.fetchall():
-                with self.lock:
-                    stats.rows_suppressed += 1
-                report.add(line, email, _("suppressed address, not imported"))
-            now = timezone.now()
-            # The CTEs below carry no statistics; a nested loop over two of them would
-            # be quadratic in the batch size. Hash joins keep it linear.
-            raw.execute("SET LOCAL enable_nestloop = off")
-            # A crash loses at most the last batches' commits, never consistency, and a
-            # rerun of the import is idempotent: no need to wait for each WAL flush.
-            raw.execute("SET LOCAL synchronous_commit = off")
-            raw.execute("SET LOCAL jit = off")  # compiling costs more than it saves here
-            raw.execute(f"""
-                WITH upserted AS (
-                    INSERT INTO {sub_t} AS t (email, name, attributes, created_at, updated_at)
-                    SELECT email, name, attributes, %(now)s, %(now)s FROM nl_import_stage
-                    ORDER BY email
-                    ON CONFLICT (email) DO UPDATE SET
-                        name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE t.name END,
-                        attributes = t.attributes || EXCLUDED.attributes,
-                        updated_at = EXCLUDED.updated_at
-                    RETURNING t.id, t.email, (t.xmax = 0) AS inserted
-                ), added_new AS (
-                    -- a subscriber created just now has no subscription: a plain insert
-                    INSERT INTO {subscription_t} (subscriber_id, mailing_list_id, status,
-                        created_at, confirmed_at, unsubscribed_at, requested_at,
-                        subscriber_import_id)
-                    SELECT id, %(list)s, %(status)s, %(now)s, %(confirmed_at)s, NULL, NULL,
-                        %(import)s FROM upserted WHERE inserted ORDER BY id
-                    RETURNING id, subscriber_id
-                ), added_old AS (
-                    INSERT INTO {subscription_t} (subscriber_id, mailing_list_id, status,
-                        created_at, confirmed_at, unsubscribed_at, requested_at,
-                        subscriber_import_id)
-                    SELECT id, %(list)s, %(status)s, %(now)s, %(confirmed_at)s, NULL, NULL,
-                        %(import)s FROM upserted WHERE NOT inserted ORDER BY id
-                    ON CONFLICT (subscriber_id, mailing_list_id) DO NOTHING
-                    RETURNING id, subscriber_id
-                ), added AS (
-                    SELECT id, subscriber_id FROM added_new
-                    UNION ALL SELECT id, subscriber_id FROM added_old
-                ), recorded AS (
-                    INSERT INTO {record_t} (event, source, created_at, subscription_id,
-                        mailing_list_id, list_slug, address, address_sha256, ip, user_agent,
-                        consent_text_id, subscriber_import_id, detail)
-                    SELECT 'import', 'import', %(now)s, a.id, %(list)s, %(slug)s, u.email,
-                        encode(sha256(convert_to(u.email, 'UTF8')), 'hex'), NULL, '',
-                        %(consent_text)s, %(import)s, %(detail)s
-                    FROM added a JOIN upserted u ON u.id = a.subscriber_id
-                    RETURNING 1
-                )
-                SELECT (SELECT count(*) FROM upserted WHERE inserted),
-                       (SELECT count(*) FROM added),
-                       (SELECT count(*) FROM upserted),
-                       (SELECT count(*) FROM recorded)
-            """, {"now": now, "list": self.mailing_list.id, "status": self.status,  # noqa: S608
-                  "confirmed_at": now if self.confirmed else None, "import": self.import_id,
-                  "slug": self.mailing_list.slug, "consent_text": self.consent_text_id,
-                  "detail": "" if self.confirmed else "opt-in requested"})
-            created, added, upserted, _recorded = raw.fetchone()
-            # Inside an outer transaction ON COMMIT would come too late for the next batch.
-            raw.execute("DROP TABLE nl_import_stage")
-        with self.lock:
-            stats.subscribers_created += created
-            stats.subscriptions_created += added
-            stats.subscriptions_existing += upserted - added
-
-
-class _OrmWriter(_Writer):
-    """Portable path (SQLite): bulk ORM statements in chunks the database accepts."""
-
-    chunk = 500
-
-    def write(self, batch: dict[str, Row], report: Report, stats: ImportStats) -> None:
-        addresses = list(batch)
-        for address in sorted(suppressed_among(addresses), key=lambda a: batch[a].line):
-            row = batch.pop(address)
-            stats.rows_suppressed += 1
-            report.add(row.line, row.email, _("suppressed address, not imported"))
-        now = timezone.now()
-        for start in range(0, len(batch), self.chunk):
-            rows = dict(itertools.islice(batch.items(), start, start + self.chunk))
-            with transaction.atomic():
-                self._write_chunk(rows, now, stats)
-
-    def _write_chunk(self, rows: dict[str, Row], now, stats: ImportStats) -> None:
-        existing = {s.email: s for s in Subscriber.objects.filter(email__in=list(rows))}
-        changed = []
-        for address, subscriber in existing.items():
-            row = rows[address]
-            if row.name:
-                subscriber.name = row.name
-            subscriber.attributes = {**subscriber.attributes, **row.attributes}
-            subscriber.updated_at = now
-            changed.append(subscriber)
-        Subscriber.objects.bulk_update(changed, ["name", "attributes", "updated_at"])
-        new = [Subscriber(email=a, name=r.name, attributes=r.attributes)
-               for a, r in rows.items() if a not in existing]
-        Subscriber.objects.bulk_create(new, ignore_conflicts=True)
-        stats.subscribers_created += len(new)
-        ids = dict(Subscriber.objects.filter(email__in=list(rows)).values_list("id", "email"))
-        on_list = set(Subscription.objects.filter(
-            mailing_list=self.mailing_list, subscriber_id__in=list(ids))
-            .values_list("subscriber_id", flat=True))
-        stats.subscriptions_existing += len(on_list)
-        Subscription.objects.bulk_create([
-            Subscription(subscriber_id=i, mailing_list=self.mailing_list, status=self.status,
-                         confirmed_at=now if self.confirmed else None,
-                         subscriber_import_id=self.import_id)
-            for i in ids if i not in on_list], ignore_conflicts=True)
-        added = Subscription.objects.filter(
-            mailing_list=self.mailing_list, subscriber_id__in=[i for i in ids if i not in on_list])
-        records = []
-        for subscription_id, subscriber_id in added.values_list("id", "subscriber_id"):
-            address = ids[subscriber_id]
-            records.append(ConsentRecord(
-                event=ConsentRecord.Event.IMPORT, source=ConsentRecord.Source.IMPORT,
-                subscription_id=subscription_id, mailing_list=self.mailing_list,
-                list_slug=self.mailing_list.slug, address=address,
-                address_sha256=ConsentRecord.hash_address(address),
-                consent_text_id=self.consent_text_id, subscriber_import_id=self.import_id,
-                detail="" if self.confirmed else "opt-in requested"))
-        ConsentRecord.objects.bulk_create(records)
-        stats.subscriptions_created += len(records)
-
-
-ProgressCallback = Callable[[ImportStats], None]
-
-
 def _position(stream: BinaryIO) -> int:
     try:
         return stream.tell()
@@ -513,7 +295,7 @@ def subscribers_import_csv(
         engine = "copy" if connection.vendor == "postgresql" else "orm"
     consent_text_id = (None if mode == SubscriberImport.Mode.CONFIRMED
                        else consent_text_current(mailing_list).id)
-    writer_class = _PostgresWriter if engine == "copy" else _OrmWriter
+    writer_class = PostgresWriter if engine == "copy" else OrmWriter
     writer = writer_class(mailing_list, mode, subscriber_import.id if subscriber_import else None,
                           consent_text_id)
     rows = parse_rows(stream, report, stats, encoding=encoding, column_map=column_map)
@@ -610,7 +392,7 @@ def report_reasons(report_csv: str, limit: int = 5) -> list[list]:
 
 def subscriber_import_request_opt_in(*, import_id: int, batch: int = 500) -> int:
     """Mail an opt-in request to every still-pending row of an import (once each)."""
-    from newsletter.services.subscriptions import confirmation_mail_send
+    from newsletter.services.signup import confirmation_mail_send
 
     sent = 0
     pending = Subscription.objects.filter(
@@ -665,8 +447,8 @@ def subscribers_export_csv(*, mailing_list: MailingList,
             chunk_size=5000):
         attributes = attributes or {}
         # The address is written as is, so an export imports back unchanged.
-        yield emit([email, _spreadsheet_safe(name), status,
+        yield emit([email, spreadsheet_safe(name), status,
                     created.isoformat() if created else "",
                     confirmed.isoformat() if confirmed else "",
                     unsubscribed.isoformat() if unsubscribed else "",
-                    *(_spreadsheet_safe(str(attributes.get(k, ""))) for k in keys)])
+                    *(spreadsheet_safe(str(attributes.get(k, ""))) for k in keys)])

@@ -283,6 +283,7 @@ class SubscriberImport(models.Model):
 
 # Campaigns and layouts live in their own module; imported here so Django finds them.
 from newsletter.campaign_models import Campaign, Layout  # noqa: E402, F401
+from newsletter.media_models import ContentBlock, MediaAsset  # noqa: E402, F401
 from newsletter.tracking_models import (  # noqa: E402, F401
     TrackedLink,
     TrackingBatch,

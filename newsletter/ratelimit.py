@@ -67,6 +67,12 @@ def client_networks(ip: str) -> tuple[str, str]:
             str(ipaddress.ip_network(f"{address}/48", strict=False)))
 
 
+def full(key: str, limit: int, window: int) -> bool:
+    """Whether ``key`` holds ``limit`` hits in the last ``window`` seconds (records nothing)."""
+    since = int(time.time() * 1000) - window * 1000
+    return get_redis().zcount(key, since, "+inf") >= limit
+
+
 def hit(limits: list[tuple[str, int, int]]) -> int:
     """Record one hit against every ``(key, limit, window_seconds)`` if all allow it.
 

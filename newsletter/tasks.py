@@ -14,7 +14,7 @@ def signups_drain() -> int:
 @shared_task(name="newsletter.signups_requeue_stale", queue="maintenance", ignore_result=True)
 def signups_requeue_stale() -> int:
     """Safety net: requeue what a crashed worker held, and drain what a lost nudge left."""
-    from newsletter.services.subscriptions import signups_requeue_stale as requeue
+    from newsletter.services.signup import signups_requeue_stale as requeue
 
     moved = requeue()
     signups_drain.delay()

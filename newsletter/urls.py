@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from newsletter import archive, testsend_views, views
+from newsletter import archive, media_views, testsend_views, views
 
 app_name = "newsletter"
 
@@ -24,6 +24,8 @@ urlpatterns = [
     path("t/c/<str:token>/", testsend_views.test_click, name="test-click"),
     path("t/o/<str:token>/", testsend_views.test_open, name="test-open"),
     path("t/<str:token>/", testsend_views.test_link, name="test-link"),
+    # Library images as mail clients load them (newsletter.media_views).
+    path("media/<str:name>", media_views.media_file, name="media"),
     # The public archive (newsletter.archive); tracking is in newsletter.tracking_urls.
     *archive.urlpatterns,
 ]

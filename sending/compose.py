@@ -78,13 +78,17 @@ class Envelope:
     data: bytes
 
 
+POSTMARK_METADATA_HEADER = "X-PM-Metadata-pw-message-id"
+
+
 class Composer:
     """Everything about a mailing that is the same for every recipient."""
 
     def __init__(self, *, mailing_id: int, from_email: str, subject: str, text: str,
                  html: str = "", reply_to: str = "", list_id: str = "", feedback_id: str = "",
-                 extra_headers: dict[str, str] | None = None):
+                 extra_headers: dict[str, str] | None = None, postmark_metadata: bool = False):
         self.mailing_id = mailing_id
+        self.postmark_metadata = postmark_metadata
         self.from_address = getaddresses([from_email])[0][1] or from_email
         self.from_domain = self.from_address.rpartition("@")[2].lower() or "localhost"
         self.subject = compile_template(subject)
@@ -134,6 +138,11 @@ class Composer:
             # Signed (deliverability.verp): quoted back in a bounce's returned headers,
             # it proves the report is about this delivery.
             headers.append(f"X-PW-Delivery: {delivery_token}")
+        if self.postmark_metadata:
+            # Postmark turns X-PM-Metadata-* into event metadata
+            # (postmarkapp.com/developer/user-guide/send-email-with-smtp#custom-metadata):
+            # its webhooks then name our Message-ID (deliverability.esp.postmark).
+            headers.append(f"{POSTMARK_METADATA_HEADER}: {message_id}")
         list_id = context.get("list_id") or self._list_id
         if list_id:
             headers.append(f"List-Id: <{list_id}>" if "<" not in list_id

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from config.env import env_float, env_int, env_path, env_str
+from config.env import env_bool, env_float, env_int, env_path, env_str
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class SendingConf:
     provider_rate_per_s: float
     pool_rate_per_s: float
     smtp_timeout_s: float
+    postmark_metadata: bool
 
 
 def _read() -> SendingConf:
@@ -49,6 +50,10 @@ def _read() -> SendingConf:
         provider_rate_per_s=env_float("SENDING_PROVIDER_RATE_PER_S", 100.0),
         pool_rate_per_s=env_float("SENDING_POOL_RATE_PER_S", 0.0),
         smtp_timeout_s=env_float("SENDING_SMTP_TIMEOUT_SECONDS", 60.0),
+        # Postmark's events carry its own MessageID and the metadata we set, not ours:
+        # on by default where Postmark's webhook is configured (deliverability.esp).
+        postmark_metadata=env_bool("POSTMARK_METADATA_HEADER",
+                                   bool(env_str("POSTMARK_WEBHOOK_USER", ""))),
     )
 
 

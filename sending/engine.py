@@ -108,6 +108,11 @@ def _drop_session(key: str, *, broken: bool = False) -> None:
     give_back_quietly(getattr(session, "pw_slot", None))
 
 
+def feedback_id(mailing_id: int, pool: str, sender: str) -> str:
+    """The Feedback-ID header value (Gmail's feedback loop: campaign:pool:kind:sender)."""
+    return f"{mailing_id}:{pool}:newsletter:{sender}"
+
+
 def _prepare(mailing_id: int) -> _Prepared:
     found = _prepared.get(mailing_id)
     if found and time.monotonic() - found.made_at < PREPARED_TTL_S:
@@ -119,7 +124,8 @@ def _prepare(mailing_id: int) -> _Prepared:
         mailing_id=mailing.id, from_email=mailing.from_email, subject=mailing.subject_template,
         text=mailing.text_template, html=mailing.html_template, reply_to=mailing.reply_to,
         list_id=mailing.list_id,
-        feedback_id=f"{mailing.id}:{pool}:newsletter:{conf.feedback_id_sender}",
+        feedback_id=feedback_id(mailing.id, pool, conf.feedback_id_sender),
+        postmark_metadata=conf.postmark_metadata,
     )
     started = mailing.started_at or timezone.now()
     prepared = _Prepared(

@@ -4,7 +4,7 @@ Deliveries (one per mailing sent to the address), their SMTP attempts and the
 transactional mails (confirmations) addressed to it. Erasure cancels
 deliveries not sent yet, pseudonymises all of them (the counts per mailing and
 provider stay true) and removes the address from the SMTP replies quoting it;
-transactional mails to it are deleted. Called by newsletter.services.subscriptions (export, erase).
+transactional mails to it are deleted. Called by newsletter.services.privacy (export, erase).
 """
 
 from __future__ import annotations

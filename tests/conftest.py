@@ -19,6 +19,7 @@ from tests.helpers import WorkerProcess
 def no_public_dns():
     """Tests never ask public DNS: provider grouping uses the shipped lists, and campaigns
     start without the reputation pre-flight (tests of both bring a local DNS server).
+    The checklist's SpamAssassin score is off unless a test starts a spamd.
     Worker subprocesses inherit the environment."""
     import os
 
@@ -29,6 +30,9 @@ def no_public_dns():
     os.environ["PREFLIGHT_BEFORE_START"] = "off"
     deliverability_conf.PROVIDER_MX_LOOKUP = False
     newsletter_conf.PREFLIGHT_BEFORE_START = "off"
+    # Nor a developer's spamd: the content-check tests start their own.
+    os.environ.pop("SPAMD_URL", None)
+    newsletter_conf.SPAMD_URL = ""
     yield
 
 

@@ -7,7 +7,7 @@ from rest_framework.exceptions import APIException
 
 from newsletter.exceptions import InvalidAddress, InvalidInput, SignupRateLimited
 from newsletter.models import ConsentRecord
-from newsletter.services.subscriptions import Client
+from newsletter.services.consent import Client
 
 # Primary keys in paths: digits only, never more than a 64-bit integer holds.
 ID_PATTERN = r"[0-9]{1,18}"

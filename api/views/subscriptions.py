@@ -20,11 +20,8 @@ from api.serializers import (
 )
 from api.views.base import ID_PATTERN, api_client, service_errors
 from newsletter.models import ConsentText, Subscription
-from newsletter.services.subscriptions import (
-    SignupOutcome,
-    subscription_request,
-    subscription_unsubscribe,
-)
+from newsletter.services.signup import SignupOutcome, subscription_request
+from newsletter.services.subscriptions import subscription_unsubscribe
 from newsletter.validation import address_clean
 
 

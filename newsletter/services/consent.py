@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
@@ -12,6 +13,15 @@ from django.utils import timezone
 from newsletter.models import ConsentRecord, ConsentText, MailingList, Subscription
 
 MAX_USER_AGENT = 400
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who is asking: recorded in the consent log."""
+
+    ip: str | None = None
+    user_agent: str = ""
+    source: str = ConsentRecord.Source.FORM
 
 
 def consent_text_current(mailing_list: MailingList) -> ConsentText:

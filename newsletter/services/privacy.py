@@ -19,9 +19,10 @@ from django.utils import timezone
 
 from deliverability.suppression import is_suppressed
 from newsletter import conf, confirm_budget, links, ratelimit, tokens
+from newsletter.import_files import import_files_erase
 from newsletter.models import ConsentRecord, MailingList, Subscriber, Subscription
-from newsletter.services.consent import consent_record_add, consent_text_current
-from newsletter.services.subscriptions import Client, subscription_unsubscribe
+from newsletter.services.consent import Client, consent_record_add, consent_text_current
+from newsletter.services.subscriptions import subscription_unsubscribe
 from newsletter.validation import name_clean
 from sending.transactional import transactional_email_send
 
@@ -183,6 +184,8 @@ def subscriber_erase(*, subscriber_id: int, client: Client = NOBODY) -> bool:
     ``deliverability.privacy``). The suppression is kept as a hash only, with
     its reason if there was one ("erased" else), so no later import or signup
     silently re-adds the person, and a bounced or complaining address stays so.
+    Stored import files and reports lose the lines naming the address
+    (``newsletter.import_files``).
     """
     from deliverability.privacy import bounce_records_erase
     from sending.privacy import sending_records_erase
@@ -206,6 +209,7 @@ def subscriber_erase(*, subscriber_id: int, client: Client = NOBODY) -> bool:
         subscriber.delete()
     for subscription_id in subscription_ids:
         confirm_budget.confirmation_forget(subscription_id)
+    import_files_erase(address)  # files, after the rows: a crash here leaves only lines
     logger.info("newsletter.subscriber.erased", extra={"subscriber_id": subscriber_id})
     return True
 

@@ -187,3 +187,12 @@ def test_unknown_api_path_is_a_problem(api):
     response = api().get("/api/v1/nothing/")
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_body_over_the_upload_limit_is_a_413_problem(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    response = api().post("/api/v1/tx/", {"template": "x" * 20_000}, format="json")
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"] == "/api/v1/problems/too_large"
+    assert "10000 bytes" in response.json()["detail"]

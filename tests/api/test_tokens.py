@@ -133,3 +133,26 @@ def test_writes_are_in_the_admin_log(api):
     entry = LogEntry.objects.get()
     assert entry.user == client.user and entry.object_repr == "a@example.org"
     assert client.token.name in entry.change_message
+
+
+def test_wrong_tokens_are_limited_per_network_before_any_lookup(api, settings,
+                                                               django_assert_num_queries):
+    settings.API_FAILED_AUTH_PER_MIN = 3
+    good = api()
+    for n in range(3):
+        guess = APIClient(REMOTE_ADDR="2001:db8:1:2::7")
+        guess.credentials(HTTP_AUTHORIZATION=f"Bearer pw_abc{n}_guess")
+        assert guess.get("/api/v1/lists/").status_code == 401
+    # The same /64 with another host half, a fourth wrong key: refused unread.
+    guess = APIClient(REMOTE_ADDR="2001:db8:1:2::99")
+    guess.credentials(HTTP_AUTHORIZATION="Bearer pw_abc9_guess")
+    with django_assert_num_queries(0):
+        refused = guess.get("/api/v1/lists/")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert refused["Content-Type"] == "application/problem+json"
+    # Another network is not affected (a right token from the refused one waits too:
+    # telling it apart would take the lookup the limit saves).
+    other = APIClient(REMOTE_ADDR="2001:db8:1:3::7")
+    other.credentials(HTTP_AUTHORIZATION="Bearer pw_abc1_guess")
+    assert other.get("/api/v1/lists/").status_code == 401
+    assert good.get("/api/v1/lists/", REMOTE_ADDR="2001:db8:1:3::7").status_code == 200

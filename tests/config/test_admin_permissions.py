@@ -38,6 +38,8 @@ from deliverability.models import (
     Suppression,
 )
 from newsletter.campaign_models import Campaign, Layout
+from newsletter.media import media_store
+from newsletter.media_models import ContentBlock, MediaAsset
 from newsletter.models import (
     ConsentRecord,
     ConsentText,
@@ -76,8 +78,13 @@ AUTHOR_PAGES = ALWAYS | {"newsletter/"} | _model_pages(
     "newsletter/layout", *VIEW, "add") | _model_pages("newsletter/mailinglist", *VIEW) | {
     "newsletter/campaign/<pk>/preview/", "newsletter/campaign/<pk>/preview/frame/",
     "newsletter/campaign/<pk>/action/", "newsletter/campaign/<pk>/report/",
-    "newsletter/campaign/audience-count/"}
+    "newsletter/campaign/audience-count/"} | _model_pages(
+    "newsletter/mediaasset", *VIEW, "add") | _model_pages(
+    "newsletter/contentblock", *VIEW, "add") | {
+    "newsletter/mediaasset/upload/", "newsletter/contentblock/choices/"}
 EDITOR_PAGES = AUTHOR_PAGES | _model_pages("newsletter/campaign", "delete") | _model_pages(
+    "newsletter/mediaasset", "delete") | _model_pages("newsletter/contentblock", "delete") | \
+    _model_pages(
     "newsletter/subscriber", *VIEW) | _model_pages("newsletter/subscription", *VIEW) | \
     _model_pages("newsletter/subscriberimport", *VIEW, "add") | {"api/"} | \
     _model_pages("api/apitoken", *VIEW, "add") | {
@@ -106,6 +113,8 @@ OPERATOR_PAGES = ALWAYS | {"newsletter/", "sending/", "deliverability/"} | \
 # Admin actions each role is offered (and so may run: Django refuses any other).
 AUTHOR_ACTIONS: dict[str, set[str]] = {}
 EDITOR_ACTIONS = {"newsletter.campaign": {"delete_selected"},
+                  "newsletter.mediaasset": {"delete_selected"},
+                  "newsletter.contentblock": {"delete_selected"},
                   "newsletter.subscription": {"unsubscribe"}, "api.apitoken": {"revoke"}}
 OPERATOR_ACTIONS = {
     "newsletter.mailinglist": {"export_csv"},
@@ -159,6 +168,8 @@ def objects(settings, tmp_path, smtp_sink):
                                                 text="t", sha256="2" * 64),
         Layout: Layout.objects.first() or Layout.objects.create(name="l", html="{{ body }}"),
         Campaign: Campaign.objects.create(name="Spring"),
+        MediaAsset: media_store(data=_png(), filename="logo.png")[0],
+        ContentBlock: ContentBlock.objects.create(name="Signature", body="Yours, Ann"),
         TransactionalEmail: TransactionalEmail.objects.create(to="b@example.org", subject="s",
                                                               body_text="t"),
         Delivery: Delivery.objects.create(mailing=mailing, address="b@example.org"),
@@ -203,6 +214,16 @@ def objects(settings, tmp_path, smtp_sink):
         assert model in rows, f"the walk needs a row of {model._meta.label}"
     return {"rows": rows, "sink_key": sink_messages(smtp_sink.directory)[0].key,
             "superuser": superuser}
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), (1, 2, 3)).save(out, format="PNG")
+    return out.getvalue()
 
 
 def _walk(patterns, prefix=""):

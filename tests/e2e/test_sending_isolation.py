@@ -7,7 +7,8 @@ import time
 import pytest
 
 from newsletter.models import MailingList
-from newsletter.services.subscriptions import Client, SignupOutcome, subscription_request
+from newsletter.services.consent import Client
+from newsletter.services.signup import SignupOutcome, subscription_request
 from sending.models import Delivery, RelayPool
 from sending.services import deliveries_dispatch
 from sending.sink import sink_messages

@@ -9,7 +9,7 @@ from django.utils.html import escape
 
 from newsletter import links, tokens
 from newsletter.models import MailingList, Subscription
-from newsletter.services.subscriptions import signups_store
+from newsletter.services.signup import signups_store
 from tests.newsletter.helpers import LINK, confirmation_mails
 
 pytestmark = pytest.mark.django_db

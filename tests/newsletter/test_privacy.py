@@ -18,7 +18,7 @@ from deliverability.suppression import is_suppressed, normalise, suppress, suppr
 from newsletter.models import ConsentRecord, MailingList, Subscriber, Subscription
 from newsletter.services import Client, subscription_create
 from newsletter.services.privacy import subscriber_erase, subscriber_export_data
-from newsletter.services.subscriptions import SignupOutcome
+from newsletter.services.signup import SignupOutcome
 from newsletter.validation import address_clean
 from sending.models import Delivery, DeliveryAttempt, Mailing, TransactionalEmail
 from tests.deliverability.intake_support import bounce_for
@@ -202,3 +202,24 @@ def test_erase_leaves_other_people_alone(person, mailing_list):
     assert Delivery.objects.filter(address="ann@example.org").exists()
     assert TransactionalEmail.objects.filter(to="ann@example.org").exists()
     assert not is_suppressed("ann@example.org")
+
+
+def test_erase_removes_the_address_from_stored_import_files(person, mailing_list, settings,
+                                                            tmp_path):
+    from django.core.files.base import ContentFile
+
+    from newsletter.models import SubscriberImport
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    upload = ("E-Mail;Vorname\r\nann@example.org;Ann\r\n"
+              f"{ADDRESS.upper()};Zoë „Z“\r\nbea@example.org;Bea\r\n").encode("cp1252")
+    report = f"line,email,reason\r\n3,{ADDRESS},suppressed address\r\n4,x@,invalid\r\n"
+    row = SubscriberImport(mailing_list=mailing_list, encoding="cp1252")
+    row.file.save("kunden.csv", ContentFile(upload), save=False)
+    row.report.save("report.csv", ContentFile(report.encode()), save=False)
+    row.save()
+    subscriber_erase(subscriber_id=person.id)
+    kept = row.file.open("rb").read().decode("cp1252")
+    assert kept == "E-Mail;Vorname\r\nann@example.org;Ann\r\nbea@example.org;Bea\r\n"
+    assert row.report.open("rb").read() == b"line,email,reason\r\n4,x@,invalid\r\n"
+    assert not [p.name for p in (tmp_path / "media").rglob(".erase-*")]

@@ -10,7 +10,7 @@ from newsletter.confirm_budget import confirmations_release_due
 from newsletter.models import MailingList, Subscription
 from newsletter.ratelimit import client_networks
 from newsletter.services import Client, subscription_create
-from newsletter.services.subscriptions import SignupOutcome
+from newsletter.services.signup import SignupOutcome
 from tests.newsletter.helpers import confirmation_mails, link_path
 
 pytestmark = pytest.mark.django_db

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def queued(monkeypatch, redis_client):
     """Signups go through the Redis queue; Celery nudges are counted, not sent."""
-    from newsletter.services.subscriptions import SIGNUP_QUEUE, signup_process, signups_drain
+    from newsletter.services.signup import SIGNUP_QUEUE, signup_process, signups_drain
     from newsletter.tasks import signups_drain as drain_task
 
     monkeypatch.setattr(conf, "SIGNUP_ASYNC", True)
@@ -96,7 +96,7 @@ def test_thousand_queued_signups_for_one_address_send_at_most_three_mails(
 
 
 def test_queued_signup_for_a_list_that_is_gone_is_dropped(signup_post, queued, redis_client):
-    from newsletter.services.subscriptions import SIGNUP_QUEUE
+    from newsletter.services.signup import SIGNUP_QUEUE
 
     queued.post(signup_post)
     payload = queued.payloads[0]
@@ -119,11 +119,7 @@ def test_one_nudge_per_empty_queue_and_the_drain_stores_everything(signup_post, 
 
 def test_signup_left_by_a_crashed_worker_is_requeued_and_stored_once(
         signup_post, queued, redis_client):
-    from newsletter.services.subscriptions import (
-        SIGNUP_PROCESSING,
-        SIGNUP_QUEUE,
-        signups_requeue_stale,
-    )
+    from newsletter.services.signup import SIGNUP_PROCESSING, SIGNUP_QUEUE, signups_requeue_stale
 
     queued.post(signup_post)
     redis_client.lmove(SIGNUP_QUEUE, SIGNUP_PROCESSING, "LEFT", "RIGHT")  # a worker took it
@@ -165,7 +161,7 @@ def test_a_drained_batch_follows_the_same_rules_as_single_signups(mailing_list, 
     from deliverability.suppression import suppress
     from newsletter.models import MailingList
     from newsletter.services import consent_text_current
-    from newsletter.services.subscriptions import signups_store
+    from newsletter.services.signup import signups_store
 
     monkeypatch.setattr(conf, "SIGNUP_RATE_PER_ADDRESS", 2)
     single = MailingList.objects.create(name="Open", slug="open", double_opt_in=False)

@@ -207,3 +207,31 @@ def test_a_second_ed25519_signature_verifies_beside_the_rsa_one(tmp_path):
     assert verifies(raw, 0) and verifies(raw, 1)
     tampered = raw.replace(b"Hello Ann", b"Hello Bob")
     assert not verifies(tampered, 0) and not verifies(tampered, 1)
+
+
+def test_postmark_metadata_header_names_our_message_id_only_when_asked():
+    plain = _composer().compose(CONTEXT, to="ann@example.org", message_id="<pw.7.42@example.org>")
+    assert b"X-PM-Metadata" not in plain
+    composer = Composer(mailing_id=7, from_email="news@example.org", subject="S", text="T",
+                        postmark_metadata=True)
+    raw = composer.compose(CONTEXT, to="ann@example.org", message_id=composer.message_id(42))
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    # What deliverability.esp.postmark reads back from the event's Metadata.
+    assert message["X-PM-Metadata-pw-message-id"] == message["Message-ID"]
+
+
+def test_postmark_metadata_is_on_where_postmarks_webhook_is_set(monkeypatch):
+    from sending import conf
+
+    monkeypatch.delenv("POSTMARK_METADATA_HEADER", raising=False)
+    monkeypatch.delenv("POSTMARK_WEBHOOK_USER", raising=False)
+    conf.reload()
+    assert conf.get().postmark_metadata is False
+    monkeypatch.setenv("POSTMARK_WEBHOOK_USER", "hooks")
+    conf.reload()
+    assert conf.get().postmark_metadata is True
+    monkeypatch.setenv("POSTMARK_METADATA_HEADER", "false")
+    conf.reload()
+    assert conf.get().postmark_metadata is False
+    monkeypatch.undo()
+    conf.reload()
