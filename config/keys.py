@@ -1,7 +1,8 @@
 """Keys derived from ``SECRET_KEY``, one per purpose, with the rotation fallbacks.
 
 Each purpose (``links``: confirm, unsubscribe and preference tokens; ``verp``:
-return paths; ``webhook`` has its own secret, see deliverability.webhooks) gets
+return paths; ``test-mail``: the links of a test send, which never act;
+``webhook`` has its own secret, see deliverability.webhooks) gets
 its own key, ``sha256("postwarden-<purpose>:" + secret)``, so no signature made
 for one purpose verifies for another, nor for Django's own uses of the secret
 key (sessions, password resets). The ``verp`` derivation is the one VERP always
@@ -22,6 +23,7 @@ from django.conf import settings
 
 LINKS = "links"
 VERP = "verp"
+TEST_MAIL = "test-mail"  # the links of a campaign's test send (newsletter.testsend)
 
 
 @lru_cache(maxsize=32)

@@ -19,6 +19,7 @@ from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedire
 from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from newsletter.audience_admin import AudienceWidget, audience_count_view
@@ -48,12 +49,12 @@ from newsletter.campaigns import (
 )
 from newsletter.compose_admin import ComposeEditor, live_preview_view, may_preview
 from newsletter.models import Subscription
+from newsletter.timezones import UnknownTimezone, timezone_choices, timezone_resolve
 
 TRACKING_FIELDS = ("track_clicks", "track_opens", "tracking_privacy", "archive_public")
 ENGAGEMENT_FIELDS = ("segment_clicked_campaign", "segment_opened_days")
 PHONE_WIDTH = 390
 DESKTOP_WIDTH = 760
-TIMEZONES = sorted(zoneinfo.available_timezones())
 
 
 class LayoutForm(forms.ModelForm):
@@ -245,17 +246,22 @@ class CampaignAdmin(admin.ModelAdmin):
     def _tools_context(self, request, campaign: Campaign) -> dict:
         checks = campaign_full_checklist(campaign)
         subscription_id, preview_problem = _preview_as(request, campaign)
-        zone = (campaign.schedule_timezone or request.COOKIES.get("pw_tz")
-                or settings.TIME_ZONE)
+        chosen = _offered(campaign, subscription_id)
+        saved = campaign.schedule_timezone or request.COOKIES.get("pw_tz") or ""
+        zone = _zone_or(saved, settings.TIME_ZONE)
         local_value = ""
         if campaign.scheduled_at:
             local_value = campaign.scheduled_at.astimezone(
                 zoneinfo.ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M")
+        # After a refused schedule the form shows what was typed (nothing is lost).
+        typed_zone = request.GET.get("timezone", "")[:200]
+        local_value = request.GET.get("when", "")[:40] or local_value
         return {
             "campaign": campaign,
             "checks": checks,
             "checks_blocking": bool(checklist_blocking(checks)),
-            "preview_subscribers": _offered(campaign, subscription_id),
+            "preview_subscribers": chosen,
+            "preview_subscriber_ids": {sub.id for sub in chosen},
             "preview_as": subscription_id,
             "preview_problem": preview_problem,
             "preview_email": request.GET.get("preview_email", ""),
@@ -266,8 +272,10 @@ class CampaignAdmin(admin.ModelAdmin):
             "report_url": reverse("admin:newsletter_campaign_report", args=[campaign.pk]),
             "send_now_url": reverse("admin:newsletter_campaign_send_now", args=[campaign.pk]),
             "started_local": _local(campaign.started_at, campaign.schedule_timezone),
-            "timezones": TIMEZONES,
-            "timezone": zone,
+            "timezones": timezone_choices(),
+            "timezone": typed_zone or zone,
+            "timezone_saved": bool(saved or typed_zone),
+            "test_as": _test_as_label(subscription_id),
             "schedule_value": local_value,
             "scheduled_local": _local(campaign.scheduled_at, campaign.schedule_timezone),
             "can_schedule": request.user.has_perm("newsletter.schedule_campaign"),
@@ -411,6 +419,22 @@ def _preview_as(request, campaign: Campaign) -> tuple[int | None, str]:
     return _int(request.GET.get("preview_as")), ""
 
 
+def _zone_or(name: str, default: str) -> str:
+    try:
+        return timezone_resolve(name)
+    except UnknownTimezone:
+        return default
+
+
+def _test_as_label(subscription_id: int | None) -> str:
+    """Whom a test is personalised as: "Ann <ann@example.org>", or the sample reader."""
+    row = Subscription.objects.filter(id=subscription_id).values_list(
+        "subscriber__name", "subscriber__email").first() if subscription_id else None
+    if row is None:
+        return "the sample reader (no subscriber chosen)"
+    return f"{row[0]} <{row[1]}>" if row[0] else row[1]
+
+
 def _int(value) -> int | None:
     try:
         return int(value) if value else None
@@ -440,22 +464,33 @@ def _action(model_admin: CampaignAdmin, request, pk: int):
     try:
         if action == "test":
             addresses = request.POST.get("addresses", "").replace(",", "\n").splitlines()
-            count = campaign_test_send(campaign, addresses,
-                                       _int(request.POST.get("preview_as")))
-            done = f"Test sent to {count} address{'es' if count != 1 else ''}: " + ", ".join(
-                a.strip() for a in addresses if a.strip())
+            subscription_id = _int(request.POST.get("preview_as"))
+            if request.POST.get("test_as_email", "").strip():
+                subscription_id = preview_subscription_find(
+                    campaign, request.POST["test_as_email"][:320])
+            count = campaign_test_send(campaign, addresses, subscription_id)
+            done = (f"Test sent to {count} address{'es' if count != 1 else ''}: "
+                    + ", ".join(a.strip() for a in addresses if a.strip())
+                    + f", personalised as {_test_as_label(subscription_id)}.")
         elif action == "schedule":
-            tz_name = request.POST.get("timezone", "UTC")
+            typed = request.POST.get("timezone", "UTC")
             if request.POST.get("now"):  # "Send now" confirms first, on its own page
                 return HttpResponseRedirect(reverse("admin:newsletter_campaign_send_now",
                                                     args=[pk]))
-            when = parse_local_time(request.POST.get("when", ""), tz_name)
+            try:
+                tz_name = timezone_resolve(typed)
+                when = parse_local_time(request.POST.get("when", ""), tz_name)
+            except (UnknownTimezone, CampaignError) as error:
+                messages.error(request, str(error))
+                return HttpResponseRedirect(back + "?" + urlencode(
+                    {"when": request.POST.get("when", "")[:40], "timezone": typed[:200]})
+                    + "#schedule")
             campaign = campaign_schedule(campaign, when, tz_name)
             done = f"Scheduled for {_local(campaign.scheduled_at, tz_name)}."
             response.set_cookie("pw_tz", tz_name, max_age=365 * 86400, samesite="Lax",
                                 httponly=True)
         elif action == "send_now":
-            tz_name = request.POST.get("timezone", "UTC")
+            tz_name = _zone_or(request.POST.get("timezone", ""), "UTC")
             campaign = campaign_send_now(
                 campaign, expected_recipients=_int(request.POST.get("recipients")),
                 tz_name=tz_name)

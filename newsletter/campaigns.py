@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import formataddr
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -42,6 +42,7 @@ from newsletter.campaign_render import (
 from newsletter.exceptions import NewsletterError
 from newsletter.models import Subscription
 from newsletter.personalisation import personalisation_problem
+from newsletter.timezones import UnknownTimezone, timezone_resolve
 from newsletter.tracking import tracking_prepare
 from newsletter.tracking_models import TrackingEvent
 from sending import conf as sending_conf
@@ -351,7 +352,10 @@ def preview_subscribers(campaign: Campaign, limit: int = 50) -> list[Subscriptio
 # --------------------------------------------------------------------------- test send
 def campaign_test_send(campaign: Campaign, addresses: list[str],
                        subscription_id: int | None = None) -> int:
-    """Mail the campaign, marked [TEST], to a few addresses through the transactional pool."""
+    """Mail the campaign, marked [TEST], to a few addresses through the transactional pool,
+    as the chosen subscriber gets it, its links leading to pages that change nothing
+    (``newsletter.testsend``)."""
+    from newsletter.testsend import test_mail_render
     from sending.transactional import transactional_email_send
 
     addresses = [a.strip() for a in addresses if a.strip()]
@@ -367,15 +371,11 @@ def campaign_test_send(campaign: Campaign, addresses: list[str],
     errors = campaign_errors(campaign)
     if errors:
         raise CampaignError("Fix the campaign first: " + " ".join(errors.values()))
-    preview = campaign_preview(campaign, subscription_id)
-    _, _, reply_to = campaign_sender(campaign)
-    headers = {"X-Campaign-Test": str(campaign.id)}
-    if reply_to:
-        headers["Reply-To"] = reply_to
+    mail = test_mail_render(campaign, subscription_id)
     for address in addresses:
         transactional_email_send(
-            to=address, subject=f"[TEST] {preview.subject}", body_text=preview.text,
-            body_html=preview.html, from_email=preview.from_header, headers=headers,
+            to=address, subject=f"[TEST] {mail.subject}", body_text=mail.text,
+            body_html=mail.html, from_email=mail.from_header, headers=mail.headers,
             purpose="test")
     logger.info("campaign.test_sent", extra={"campaign_id": campaign.id,
                                              "count": len(addresses)})
@@ -383,12 +383,17 @@ def campaign_test_send(campaign: Campaign, addresses: list[str],
 
 
 # --------------------------------------------------------------------------- schedule
+def timezone_check(tz_name: str) -> str:
+    """The zone's canonical name, or a CampaignError naming the closest ones."""
+    try:
+        return timezone_resolve(tz_name)
+    except UnknownTimezone as error:
+        raise CampaignError(str(error)) from error
+
+
 def parse_local_time(value: str, tz_name: str) -> datetime:
     """An editor's wall-clock time (``YYYY-MM-DDTHH:MM``) in their zone, as an aware UTC time."""
-    try:
-        zone = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError) as error:
-        raise CampaignError(f"Unknown time zone {tz_name!r}.") from error
+    zone = ZoneInfo(timezone_check(tz_name))
     try:
         naive = datetime.fromisoformat(value.strip())
     except ValueError as error:
@@ -407,6 +412,7 @@ def campaign_schedule(campaign: Campaign, when: datetime, tz_name: str = "UTC") 
     """Schedule (or reschedule) a campaign for an aware time; the checklist must pass."""
     if timezone.is_naive(when):
         raise CampaignError("The scheduled time needs a time zone.")
+    tz_name = timezone_check(tz_name)
     if when < timezone.now() - timedelta(minutes=1):
         raise CampaignError("That time has passed; choose a time in the future.")
     blocking = checklist_blocking(campaign_checklist(campaign))

@@ -182,3 +182,32 @@ def unsubscribe_mailto_token_read(token: str) -> int:
         if hmac.compare_digest(_mailto_mac(subscription_id, key), match.group(2)):
             return subscription_id
     raise TokenInvalid("bad signature")
+
+
+# --- test sends ---------------------------------------------------------------------
+# The links of a campaign's test send (newsletter.testsend): its own derived key
+# (config.keys, purpose ``test-mail``) and salt, so no test token is ever read as an
+# unsubscribe, preference or tracking token, and none of those as a test token.
+_TEST_MAIL = "newsletter.test-mail"
+TEST_LINK_MAX_AGE_DAYS = 90
+
+
+def test_link_token(payload: dict) -> str:
+    """A signed, dated token over a small JSON payload (the link's kind, a click's target)."""
+    return signing.dumps(payload, key=keys.current(keys.TEST_MAIL).hex(), salt=_TEST_MAIL,
+                         compress=True)
+
+
+def test_link_token_read(token: str) -> dict:
+    """The payload, or TokenInvalid / TokenExpired; every key still accepted reads it."""
+    accepted = [key.hex() for key in keys.accepted(keys.TEST_MAIL)]
+    try:
+        payload = signing.loads(token, key=accepted[0], fallback_keys=accepted[1:],
+                                salt=_TEST_MAIL, max_age=TEST_LINK_MAX_AGE_DAYS * 86400)
+    except signing.SignatureExpired as exc:
+        raise TokenExpired(str(exc)) from None
+    except (signing.BadSignature, ValueError) as exc:
+        raise TokenInvalid(str(exc)) from None
+    if not isinstance(payload, dict):
+        raise TokenInvalid("not a test link")
+    return payload

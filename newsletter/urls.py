@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from newsletter import archive, media_views, views
+from newsletter import archive, media_views, testsend_views, views
 
 app_name = "newsletter"
 
@@ -20,6 +20,10 @@ urlpatterns = [
     # Reached only through the fresh link privacy_request mails (tokens.privacy_token).
     path("me/export/<str:token>/", views.privacy_export, name="privacy-export"),
     path("me/erase/<str:token>/", views.privacy_erase, name="privacy-erase"),
+    # Where a test send's links lead (newsletter.testsend): pages that change nothing.
+    path("t/c/<str:token>/", testsend_views.test_click, name="test-click"),
+    path("t/o/<str:token>/", testsend_views.test_open, name="test-open"),
+    path("t/<str:token>/", testsend_views.test_link, name="test-link"),
     # Library images as mail clients load them (newsletter.media_views).
     path("media/<str:name>", media_views.media_file, name="media"),
     # The public archive (newsletter.archive); tracking is in newsletter.tracking_urls.

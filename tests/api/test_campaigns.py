@@ -99,3 +99,20 @@ def test_campaign_writes_need_the_campaigns_scope(api, layout, mailing_list):
     client = api(scopes=["read", "subscribers", "transactional"])
     assert draft(client, layout).status_code == 403
     assert client.get("/api/v1/campaigns/").status_code == 200
+
+
+def test_an_unknown_time_zone_is_refused_and_a_known_one_stored_by_its_name(api, layout,
+                                                                            reader):
+    client = api()
+    cid = draft(client, layout).json()["id"]
+    refused = client.post(f"/api/v1/campaigns/{cid}/schedule/",
+                          {"when": "2031-07-01T09:15:00Z", "timezone": "Europe/Berln"},
+                          format="json")
+    assert refused.status_code == 422 and "Did you mean Europe/Berlin" in refused.json()[
+        "detail"]
+    assert Campaign.objects.get(id=cid).state == "draft"
+    done = client.post(f"/api/v1/campaigns/{cid}/schedule/",
+                       {"when": "2031-07-01T09:15:00Z", "timezone": "europe/berlin"},
+                       format="json")
+    assert done.status_code == 200, done.json()
+    assert Campaign.objects.get(id=cid).schedule_timezone == "Europe/Berlin"

@@ -400,3 +400,27 @@ def test_the_admin_home_links_only_the_service_pages_a_role_may_open(objects):
         client.force_login(_user(role))
         home = client.get("/admin/").content.decode()
         assert [p for p in pages if f'href="{p}"' in home] == list(shown), role
+
+
+# The campaign's own action view (one URL, many POSTs): who may run which.
+CAMPAIGN_ACTIONS = {AUTHOR: {"test", "duplicate"},
+                    EDITOR: {"test", "duplicate", "schedule", "send_now", "unschedule",
+                             "pause", "resume", "cancel"},
+                    OPERATOR: set()}
+
+
+@pytest.mark.parametrize("role", [AUTHOR, EDITOR, OPERATOR])
+def test_campaign_actions_per_role_an_author_tests_but_never_schedules(objects, role):
+    campaign = objects["rows"][Campaign]
+    client = Client()
+    client.force_login(_user(role))
+    allowed = set()
+    for action in sorted(CAMPAIGN_ACTIONS[EDITOR]):
+        response = client.post(f"/admin/newsletter/campaign/{campaign.pk}/action/", {
+            "action": action, "addresses": "qa@example.org", "when": "2031-07-01T09:15",
+            "timezone": "UTC"})
+        assert response.status_code in (302, 403), (action, response.status_code)
+        if response.status_code == 302:
+            allowed.add(action)
+    assert allowed == CAMPAIGN_ACTIONS[role]
+    assert Campaign.objects.get(pk=campaign.pk).state in ("draft", "cancelled")
