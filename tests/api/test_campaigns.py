@@ -116,3 +116,26 @@ def test_an_unknown_time_zone_is_refused_and_a_known_one_stored_by_its_name(api,
                        format="json")
     assert done.status_code == 200, done.json()
     assert Campaign.objects.get(id=cid).schedule_timezone == "Europe/Berlin"
+
+
+def test_the_audience_rules_are_the_admins_filter_model(api, layout, mailing_list):
+    from newsletter.campaigns import campaign_audience_size
+
+    for email, city in (("ann@example.org", "Berlin"), ("bob@example.org", "Hamburg"),
+                        ("cem@example.org", "berlin-Mitte")):
+        person = Subscriber.objects.create(email=email, attributes={"City": city})
+        Subscription.objects.create(subscriber=person, mailing_list=mailing_list,
+                                    status=Subscription.Status.CONFIRMED)
+    client = api()
+    rules = {"match": "any", "rules": [{"attribute": "city", "op": "contains", "value": "BERL"}]}
+    created = draft(client, layout, segment_attributes=rules)
+    assert created.status_code == 201, created.json()
+    stored = created.json()["segment_attributes"]
+    assert stored["rules"][0]["case_sensitive"] is False  # the admin's default, filled in
+    assert campaign_audience_size(Campaign.objects.get(pk=created.json()["id"])) == 2
+    refused = draft(client, layout, segment_attributes={
+        "match": "all", "rules": [{"attribute": "city", "op": "sounds_like", "value": "x"}]})
+    assert refused.status_code in (400, 422)
+    assert refused["Content-Type"] == "application/problem+json"
+    assert "sounds_like" in str(refused.json()) or "operator" in str(refused.json()).lower()
+    assert Campaign.objects.count() == 1
