@@ -15,6 +15,7 @@ Answers are cached per process and in Redis (shared by every worker) for
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from functools import lru_cache
@@ -61,10 +62,24 @@ def provider_for_mx(hosts: list[str]) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
+KEY_MAX = 64  # the provider columns (deliveries, bounce events, tracking) hold 64 characters
+
+
+def bounded_key(key: str) -> str:
+    """A provider key that fits ``KEY_MAX``: a longer one (a domain of up to 253 characters,
+    an MX rollup naming several long hosts) keeps its start and gains a digest of the whole,
+    so the same MX set always gives the same key and two sets never share one."""
+    if len(key) <= KEY_MAX:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return f"{key[:KEY_MAX - 13]}~{digest}"
+
+
 def rollup(domain: str, hosts: list[str]) -> str:
     if not hosts:
-        return domain
-    return provider_for_mx(hosts) or "mx:" + ",".join(sorted({_clean(h) for h in hosts}))
+        return bounded_key(domain)
+    return bounded_key(provider_for_mx(hosts)
+                       or "mx:" + ",".join(sorted({_clean(h) for h in hosts})))
 
 
 def _default_resolver() -> MXResolver | None:
@@ -116,8 +131,9 @@ def _lookup(domain: str, resolver: MXResolver, domains: dict[str, str]) -> tuple
     except DnsFailure as exc:
         logger.info("provider lookup for %s failed (%s): using the domain list", domain, exc)
         provider, ttl = domains.get(domain, domain), FAILURE_CACHE_SECONDS
-    if provider == domain and domain in domains:  # no MX records but a known consumer domain
+    if provider == bounded_key(domain) and domain in domains:  # no MX, a known consumer domain
         provider = domains[domain]
+    provider = bounded_key(provider)
     if redis is not None:
         try:
             redis.set(key, provider, ex=ttl)
@@ -164,7 +180,10 @@ def provider_name(key: str) -> str:
     if provider is not None:
         return provider.name
     if key.startswith("mx:"):
-        return "mail servers " + ", ".join(host for host in key[3:].split(",") if host)
+        hosts = [host for host in key[3:].split(",") if host]
+        if "~" in hosts[-1]:  # shortened (bounded_key): the last host is cut
+            hosts[-1] = hosts[-1].partition("~")[0] + "…"
+        return "mail servers " + ", ".join(hosts)
     return key
 
 

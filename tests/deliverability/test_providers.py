@@ -20,6 +20,13 @@ ZONE = [
     "shop-a.example. 60 IN MX 5 mx1.hoster.example.",
     "shop-b.example. 60 IN MX 10 mx1.hoster.example.",
     "shop-b.example. 60 IN MX 20 mx2.hoster.example.",
+    # self-hosted on two long host names: the rollup is longer than a provider column
+    "long-a.example. 60 IN MX 10 mx1.a-long-hosting-company-name.example.",
+    "long-a.example. 60 IN MX 20 mx2.a-long-hosting-company-name.example.",
+    "long-b.example. 60 IN MX 10 mx2.a-long-hosting-company-name.example.",
+    "long-b.example. 60 IN MX 20 mx1.a-long-hosting-company-name.example.",
+    "long-c.example. 60 IN MX 10 mx1.a-long-hosting-company-name.example.",
+    "long-c.example. 60 IN MX 20 mx3.a-long-hosting-company-name.example.",
 ]
 
 
@@ -84,3 +91,18 @@ def test_many_domains_at_once(resolver):
     assert found == {"vanity.example": "google", "company.example": "microsoft_365",
                      "shop-a.example": "mx:mx1.hoster.example,mx2.hoster.example",
                      "nomx.example": "nomx.example"}
+
+
+def test_a_long_rollup_fits_the_provider_columns_and_stays_one_key(resolver):
+    from sending.models import Delivery
+
+    key = providers.provider_for_domain("long-a.example", resolver)
+    assert len(key) <= Delivery._meta.get_field("provider").max_length == providers.KEY_MAX
+    assert key.startswith("mx:mx1.a-long-hosting-company-name.example,")
+    assert providers.provider_for_domain("long-b.example", resolver) == key  # same servers
+    assert providers.provider_for_domain("long-c.example", resolver) != key  # others
+    assert providers.provider_name(key).startswith(
+        "mail servers mx1.a-long-hosting-company-name.example, mx2.")
+    assert providers.provider_name(key).endswith("…")
+    domain = "x" * 70 + ".example"
+    assert len(providers.rollup(domain, [])) == providers.KEY_MAX

@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from deliverability.breaker.engine import Breaker
+from deliverability.providers import bounded_key
 from newsletter.models import Campaign, MailingList, Subscriber, Subscription
 from sending.models import Delivery, Mailing, RelayPool
 from tests.e2e.browser import artifacts_folder, browser_page
@@ -45,8 +46,9 @@ def campaign(traffic, redis_client):  # noqa: F811
     for index in range(40):
         provider, state, attempts = (("microsoft_consumer", "deferred", 0) if index < 12 else
                                      ("google", "sent", 1) if index < 36 else
-                                     ("mx:mx1.a-long-hosting-company.example,"
-                                      "mx2.a-long-hosting-company.example", "deferred", 1))
+                                     (bounded_key("mx:mx1.a-long-hosting-company.example,"
+                                                  "mx2.a-long-hosting-company.example"),
+                                      "deferred", 1))
         Delivery.objects.create(mailing=mailing, address=f"p{index}@x.example",
                                 provider=provider, state=state, attempts=attempts)
         Subscription.objects.create(
