@@ -46,12 +46,15 @@ def list_figures(now=None) -> list[dict]:
 
 def recent_campaigns(limit: int = RECENT_CAMPAIGNS) -> list[dict]:
     """The last campaigns with their state and, once started, how many were sent."""
+    from newsletter.campaigns import campaign_state_shown
     from sending.models import Delivery
 
     campaigns = list(Campaign.objects.select_related("mailing")
                      .only("id", "name", "state", "scheduled_at", "started_at", "created_at",
-                           "mailing__id", "mailing__recipients")
+                           "mailing__id", "mailing__recipients", "mailing__state")
                      .order_by("-created_at")[:limit])
+    for campaign in campaigns:  # a finished or paused mailing shows so before the next sync
+        campaign.state = campaign_state_shown(campaign)
     mailing_ids = [c.mailing_id for c in campaigns if c.mailing_id]
     sent = dict(Delivery.objects.filter(mailing_id__in=mailing_ids, state="sent")
                 .values("mailing_id").annotate(n=Count("id")).values_list("mailing_id", "n")

@@ -556,6 +556,14 @@ _FROM_MAILING = {
 }
 
 
+def campaign_state_shown(campaign: Campaign) -> str:
+    """The state a page shows: the mailing's, mirrored, for a campaign loaded with its
+    mailing (``select_related``), without the write ``campaign_sync`` makes."""
+    if campaign.mailing_id is None:
+        return campaign.state
+    return _FROM_MAILING.get(campaign.mailing.state) or campaign.state
+
+
 def campaign_sync(campaign: Campaign) -> Campaign:
     """Mirror the mailing's state (guardrail pauses, done) onto the campaign."""
     if campaign.mailing_id is None:

@@ -76,6 +76,13 @@ def test_recent_campaigns_with_state_and_sent(newsroom):
     assert second["campaign"].name == "Old draft" and second["sent"] is None
 
 
+def test_a_finished_mailing_shows_its_campaign_sent_before_any_sync(newsroom):
+    Mailing.objects.filter(state="sending").update(state="done")
+    first, _ = recent_campaigns()
+    assert first["campaign"].get_state_display() == "Sent"
+    assert Campaign.objects.get(name="Winter sale").state == "sending"  # a page writes nothing
+
+
 def test_editor_sees_lists_campaigns_and_pauses_but_no_service_links(newsroom):
     page = _client(EDITOR).get("/admin/").content.decode()
     lists = re.search(r'<div class="module" id="dash-lists">.*?</table>', page, re.S).group(0)
