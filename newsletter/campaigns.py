@@ -319,8 +319,19 @@ class Preview:
 
 
 def campaign_preview(campaign: Campaign, subscription_id: int | None = None) -> Preview:
-    """The mail as this subscriber would get it (a sample reader when none is given)."""
+    """The mail as this subscriber would get it (a sample reader when none is given).
+
+    A chosen subscriber's unsubscribe and preference links become test links (pages that
+    say nothing changed, ``newsletter.testsend``): an editor clicking through a preview
+    never unsubscribes the person, nor holds their preference link."""
+    from newsletter.testsend import test_link_url
+
     context = preview_context(subscription_id)
+    if subscription_id and context is not SAMPLE_CONTEXT:
+        context = {key: value for key, value in context.items() if key != "unsubscribe_mailto"}
+        context.update(unsubscribe_url=test_link_url("unsubscribe"),
+                       one_click_url=test_link_url("one-click"),
+                       preferences_url=test_link_url("preferences"))
     parts = campaign_parts(campaign)
     name, address, _ = campaign_sender(campaign)
     return Preview(

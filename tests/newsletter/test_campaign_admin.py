@@ -132,7 +132,13 @@ def test_preview_as_a_subscriber_in_a_same_origin_frame(editor, setup):
     assert frame["X-Frame-Options"] == "SAMEORIGIN" and "sandbox" in frame[
         "Content-Security-Policy"]
     assert "Greetings to Berlin!" in frame.content.decode()
-    assert "/u/" in frame.content.decode()  # the subscriber's own unsubscribe link
+    # A click in a preview never unsubscribes the person: test links, not theirs.
+    assert "/u/" not in frame.content.decode() and "/t/" in frame.content.decode()
+    live = editor.post("/admin/newsletter/campaign/live-preview/", {
+        "campaign": campaign.pk, "subject": "Hi", "body": "[Leave]({{ unsubscribe_url }})",
+        "body_format": "markdown", "preview_as": sub.id})
+    assert live.status_code == 200, live.content
+    assert "/t/" in live.json()["html"] and "/u/" not in live.json()["html"] + live.json()["text"]
 
 
 def test_test_send_goes_through_the_transactional_pool_marked_test(editor, setup):
