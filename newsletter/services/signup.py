@@ -56,6 +56,7 @@ Status = Subscription.Status
 HOUR = 3600
 DAY = 86400
 
+
 class SignupOutcome(StrEnum):
     """What a signup did. The visitor sees the same page for all of them."""
 

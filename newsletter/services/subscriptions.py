@@ -17,16 +17,8 @@ from django.utils import timezone
 from deliverability.suppression import is_suppressed
 from newsletter import conf, confirm_budget
 from newsletter.exceptions import InvalidAddress
-from newsletter.models import (
-    ConsentRecord,
-    ConsentText,
-    Subscriber,
-    Subscription,
-)
-from newsletter.services.consent import (
-    Client,
-    consent_record_add,
-)
+from newsletter.models import ConsentRecord, ConsentText, Subscriber, Subscription
+from newsletter.services.consent import Client, consent_record_add
 from newsletter.validation import address_clean
 
 logger = logging.getLogger(__name__)
@@ -35,8 +27,6 @@ Event = ConsentRecord.Event
 Source = ConsentRecord.Source
 Status = Subscription.Status
 
-HOUR = 3600
-DAY = 86400
 
 # --- confirm / unsubscribe -----------------------------------------------------
 
